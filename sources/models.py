@@ -130,6 +130,11 @@ class Source(PositionedModel):
             defaults={"source": self, "name": self.name, "is_canonical": True},
         )
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("pages:source", args=[self.slug])
+
     @property
     def portal_url(self) -> str:
         return self.catalogue_url or (

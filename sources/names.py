@@ -36,3 +36,36 @@ def is_placeholder(name: str | None) -> bool:
 def clean_display_name(name: str) -> str:
     """Collapse runs of white space in a name to single spaces, as it is shown."""
     return " ".join(str(name).split())
+
+
+#: Characters a source name may hold: letters, digits, space and catalogue punctuation.
+_ALLOWED_NAME = re.compile(r"^[\w .+\-:/()\[\]',*#]+$")
+
+
+def validate_source_name(name: str) -> str:
+    """Return the cleaned name, or raise ValueError with a message saying what is wrong."""
+    cleaned = clean_display_name(name or "")
+    if not cleaned:
+        raise ValueError("a source name cannot be empty")
+    if len(cleaned) > 100:
+        raise ValueError("a source name cannot be longer than 100 characters")
+    if not _ALLOWED_NAME.match(cleaned):
+        bad = sorted({c for c in cleaned if not _ALLOWED_NAME.match(c)})
+        raise ValueError(
+            f"the source name {cleaned[:40]!r} holds characters not allowed in names: "
+            + " ".join(repr(c) for c in bad[:5])
+        )
+    if not normalize_name(cleaned):
+        raise ValueError(f"the source name {cleaned!r} holds no letters or digits")
+    return cleaned
+
+
+def provisional_name(ra_deg: float, dec_deg: float) -> str:
+    """A provisional name for a new detection, from its position (``NEW Jhhmmss.s+ddmmss``)."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    coord = SkyCoord(ra_deg * u.deg, dec_deg * u.deg, frame="icrs")
+    ra = coord.ra.to_string(unit=u.hourangle, sep="", precision=1, pad=True)
+    dec = coord.dec.to_string(sep="", precision=0, alwayssign=True, pad=True)
+    return f"NEW J{ra}{dec}"
