@@ -13,10 +13,11 @@ RUN groupadd --system gallery \
 WORKDIR /app
 
 # Dependencies first, in their own layer, so that a change of code does not reinstall them:
-# with only pyproject.toml present the project builds empty and pip installs what it requires.
-# Flower is the deployment's monitor, not a dependency of the project.
+# with only pyproject.toml present the project builds empty and pip installs what it requires
+# (the empty build's leftovers are removed). Flower is the deployment's monitor, not a
+# dependency of the project.
 COPY pyproject.toml README.md ./
-RUN pip install . "flower>=2.0"
+RUN pip install . "flower>=2.0" && rm -rf build ./*.egg-info
 
 # The code, installed in place (-e) so that BASE_DIR is /app, with templates/ and static/ beside
 # the packages rather than in site-packages.

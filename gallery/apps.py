@@ -10,7 +10,13 @@ class GalleryConfig(AppConfig):
 
         from django.conf import settings
 
-        # The embedded broker and the media folder must exist before anything uses them.
+        # whitenoise looks for STATIC_ROOT at start-up; outside production it serves from the
+        # static folders, so an empty one will do.
+        if not settings.PRODUCTION:
+            Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+        # The embedded broker's folders must exist before a worker or the web process uses them.
         if settings.CELERY_BROKER_URL.startswith("filesystem"):
             for key in ("data_folder_in", "processed_folder", "control_folder"):
-                Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)
+                Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(
+                    parents=True, exist_ok=True
+                )

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-TOKEN_PREFIX = "glt_"
+TOKEN_PREFIX = "glt_"  # noqa: S105 - a marker, not a secret
 
 
 def token_digest(token: str) -> str:
@@ -27,11 +27,13 @@ class ApiTokenQuerySet(models.QuerySet):
 
 
 class ApiToken(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=100, help_text="What the token is for (a client).")
-    prefix = models.CharField(max_length=12, editable=False,
-                              help_text="First characters, to recognise the token.")
+    prefix = models.CharField(
+        max_length=12, editable=False, help_text="First characters, to recognise the token."
+    )
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -51,14 +53,20 @@ class ApiToken(models.Model):
     def issue(cls, user, name: str = "", expires_at=None) -> tuple[ApiToken, str]:
         """Create a token; the plain value is returned once and never stored."""
         plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name or "api", prefix=plain[:10],
-                                   digest=token_digest(plain), expires_at=expires_at)
+        token = cls.objects.create(
+            user=user,
+            name=name or "api",
+            prefix=plain[:10],
+            digest=token_digest(plain),
+            expires_at=expires_at,
+        )
         return token, plain
 
     @classmethod
     def authenticate(cls, plain: str) -> ApiToken | None:
-        token = (cls.objects.usable().select_related("user")
-                 .filter(digest=token_digest(plain)).first())
+        token = (
+            cls.objects.usable().select_related("user").filter(digest=token_digest(plain)).first()
+        )
         if token is None or not token.user.is_active:
             return None
         now = timezone.now()
@@ -68,8 +76,9 @@ class ApiToken(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None
-                                            or self.expires_at > timezone.now())
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )
 
     def revoke(self) -> None:
         self.revoked_at = timezone.now()

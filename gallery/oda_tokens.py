@@ -22,8 +22,14 @@ def _secret() -> str:
 
 def issue(user, roles: list[str], lifetime_s: int = 30 * 24 * 3600) -> str:
     now = int(time.time())
-    claims = {"sub": user.get_username(), "email": user.email or "", "name": user.get_username(),
-              "roles": ", ".join(roles), "iat": now, "exp": now + lifetime_s}
+    claims = {
+        "sub": user.get_username(),
+        "email": user.email or "",
+        "name": user.get_username(),
+        "roles": ", ".join(roles),
+        "iat": now,
+        "exp": now + lifetime_s,
+    }
     return jwt.encode(claims, _secret(), algorithm="HS256")
 
 
@@ -33,8 +39,7 @@ class OdaTokenError(ValueError):
 
 def decode(token: str) -> dict:
     try:
-        return jwt.decode(token, _secret(), algorithms=["HS256"],
-                          options={"require": ["exp"]})
+        return jwt.decode(token, _secret(), algorithms=["HS256"], options={"require": ["exp"]})
     except jwt.ExpiredSignatureError:
         raise OdaTokenError("the token has expired") from None
     except jwt.InvalidTokenError as exc:

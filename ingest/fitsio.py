@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import warnings
 import zlib
@@ -79,9 +80,13 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
     if kind not in ("fits", "fits.gz"):
         raise IngestError("not a FITS file (it does not start with a FITS header)")
     try:
+        # Decompress once into memory: astropy seeks back and forth, which is slow on gzip.
+        raw = path.read_bytes()
+        if kind == "fits.gz":
+            raw = gzip.decompress(raw)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            hdul = fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False)
             for hdu in hdul:
                 _ = hdu.data  # read now: a truncated file fails here, not later
         for warning in caught:

@@ -265,9 +265,7 @@ _PARAMETER_SPECS = {
 }
 
 
-def _to_natural(
-    model: str, x: np.ndarray, cov: np.ndarray, pivot_kev: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _to_natural(x: np.ndarray, cov: np.ndarray, pivot_kev: float) -> tuple[np.ndarray, np.ndarray]:
     """Parameters and covariance with the norm at 1 keV (XSPEC's) instead of at the pivot."""
     gamma, amplitude = x[0], x[-1]
     scale = pivot_kev**gamma
@@ -294,8 +292,13 @@ def _energy_flux(
     return value, float(np.sqrt(variance)) if variance >= 0 else float("nan")
 
 
-def _fit_model(problem: _Problem, model: str, starts: list[np.ndarray]) -> FitResult | None:
-    """Least-squares fit from each start; None when no start gives a well-defined optimum."""
+def _fit_model(
+    problem: _Problem, model: str, starts: list[np.ndarray], enough_chi2: float = -np.inf
+) -> FitResult | None:
+    """Least-squares fit from the starts in turn, until one reaches ``enough_chi2``.
+
+    Returns the best optimum, or None when it is not well defined.
+    """
     t0 = time.perf_counter()
     folder = _Folder(problem, model)
     if model == "powerlaw":
@@ -321,7 +324,9 @@ def _fit_model(problem: _Problem, model: str, starts: list[np.ndarray]) -> FitRe
         )
         if best is None or solution.cost < best.cost:
             best = solution
-    if best is None or not best.success and best.status == 0:
+        if 2.0 * best.cost <= enough_chi2:
+            break
+    if best is None or best.status <= 0:  # no convergence within max_nfev, or bad input
         return None
     if np.any(best.active_mask != 0):
         # A parameter stuck at a limit (no cut-off in the band, a null norm) has no error.
@@ -335,7 +340,7 @@ def _fit_model(problem: _Problem, model: str, starts: list[np.ndarray]) -> FitRe
         return None
     if not np.all(np.isfinite(cov_internal)) or np.any(np.diag(cov_internal) <= 0):
         return None
-    natural, cov = _to_natural(model, x, cov_internal, problem.pivot_kev)
+    natural, cov = _to_natural(x, cov_internal, problem.pivot_kev)
     errors = np.sqrt(np.diag(cov))
     flux, flux_error = _energy_flux(model, x, cov_internal, problem)
 
@@ -416,10 +421,14 @@ def fit_spectrum(spectrum: SpectrumData, band_kev: tuple[float, float] | None) -
         e_cuts = np.geomspace(max(problem.e_min_kev / 2, 1.5), problem.e_max_kev * 5, 8)
         shapes = [(g, e) for g in (gamma_pl - 1.5, gamma_pl - 0.75, gamma_pl) for e in e_cuts]
         cpl_start = _grid_start(problem, "cutoffpl", shapes)
-        # A second start near the power law catches a shallow minimum at a high cut-off.
+        # The cut-off power law nests the power law (E_cut -> infinity), so it can do no
+        # worse: if it does, it fell into a local minimum; a start near the power law then
+        # finds the shallow minimum at a high cut-off.
         pl_amplitude = powerlaw.parameters[1].value * problem.pivot_kev**-gamma_pl
         near_pl = np.array([gamma_pl, 20 * problem.e_max_kev, pl_amplitude])
-        cutoffpl = _fit_model(problem, "cutoffpl", [cpl_start, near_pl])
+        cutoffpl = _fit_model(
+            problem, "cutoffpl", [cpl_start, near_pl], powerlaw.statistic_value + 1e-6
+        )
         if cutoffpl is not None:
             results.append(cutoffpl)
 

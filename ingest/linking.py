@@ -32,17 +32,24 @@ def find_by_position(ra_deg: float, dec_deg: float, radius_deg: float) -> Source
     candidates = list(cone_filter(Source.objects.active(), ra_deg, dec_deg, radius_deg))
     if not candidates:
         return None
-    return min(candidates,
-               key=lambda s: float(angular_distance_deg(ra_deg, dec_deg, s.ra_deg, s.dec_deg)))
+    return min(
+        candidates, key=lambda s: float(angular_distance_deg(ra_deg, dec_deg, s.ra_deg, s.dec_deg))
+    )
 
 
 def match_radius_deg(instrument: Instrument) -> float:
     return (instrument.match_radius_arcmin or 0.0) / 60.0
 
 
-def resolve_source(name: str | None, ra_deg: float | None, dec_deg: float | None,
-                   instrument: Instrument, *, is_new: bool = False,
-                   object_class: str | None = None) -> LinkedSource:
+def resolve_source(
+    name: str | None,
+    ra_deg: float | None,
+    dec_deg: float | None,
+    instrument: Instrument,
+    *,
+    is_new: bool = False,
+    object_class: str | None = None,
+) -> LinkedSource:
     """The source a product or catalogue row speaks of; created when none matches."""
     if name:
         try:
@@ -65,7 +72,8 @@ def resolve_source(name: str | None, ra_deg: float | None, dec_deg: float | None
         name=name or provisional_name(ra_deg, dec_deg),
         is_provisional=provisional,
         error_radius_arcmin=instrument.match_radius_arcmin or None,
-        object_class=SourceClass.objects.filter(code=object_class).first() if object_class
+        object_class=SourceClass.objects.filter(code=object_class).first()
+        if object_class
         else None,
     )
     source.set_position(ra_deg, dec_deg)
@@ -78,5 +86,7 @@ def revolutions_for(numbers: list[int]) -> list[Revolution]:
 
 
 def find_observation(key: str) -> Observation | None:
-    return (Observation.objects.filter(obsid=key).order_by("-time_start").first()
-            or Observation.objects.filter(title=key).first())
+    return (
+        Observation.objects.filter(obsid=key).order_by("-time_start").first()
+        or Observation.objects.filter(title=key).first()
+    )

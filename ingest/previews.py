@@ -1,46 +1,50 @@
 """Preview images (PNG) stored with every product: sky images, spectra and light curves.
 
 Figures are built with matplotlib's object API (``Figure`` on an Agg canvas, never pyplot), so
-workers can render in threads without sharing pyplot's global state, and no rcParams are
-changed. Every preview is 800x600 px and is meant to cost well under 100 ms on a small worker:
+workers can render in threads without sharing pyplot's global state; no rcParams are changed.
+Every preview is 800x600 px and must cost under 100 ms on a small worker, where an empty
+figure alone takes about 30 ms. Hence (``bench/previews.py`` measures it):
 
 - layouts are fixed by hand (``tight_layout``/``constrained_layout`` draw the figure again);
-- sky images use plain pixel axes whose ticks and graticule come from the WCS here; WCSAxes
-  draws the same in 15-30 ms more, a third of the budget;
-- maps larger than the screen are reduced (block maximum) before drawing.
+- as few Axes, ticks and texts as possible: the colour bar, the IJD axis of light curves and
+  the key of spectra are plain artists, ticks sit at computed positions without minor ones,
+  error bars are one polyline;
+- sky images use plain pixel axes whose ticks and graticule come from the WCS here: the same
+  map with WCSAxes and ``Figure.colorbar`` costs about 30 ms (45 %) more;
+- maps larger than the screen are reduced (block maximum) before drawing;
+- the PNG is a 256-colour palette image, four times smaller than RGB and quicker to encode.
 
 Text that comes from files or users (titles, source and model names) is drawn with mathtext
-parsing off, stripped of control characters and shortened, so no name can break a render.
+parsing off, stripped of control characters and glyphs the font lacks, and shortened, so no
+name can break a render.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
 import textwrap
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
+from astropy.io.fits import Header
 from astropy.time import Time
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, num2date
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import (
-    FuncFormatter,
-    LogLocator,
     MaxNLocator,
     NullLocator,
-    ScalarFormatter,
 )
 from PIL import Image
 
@@ -98,9 +102,18 @@ def clean_text(text: object, max_chars: int) -> str:
     if text is None:
         return ""
     line = " ".join(_CONTROL_CHARS.sub(" ", str(text)).split())
+    drawable = _font_characters()
+    # a glyph the font lacks would be drawn as a box, with a warning in the worker's log
+    line = "".join(c if ord(c) in drawable else "?" for c in line)
     if len(line) > max_chars:
         line = line[: max_chars - 1].rstrip() + "…"
     return line
+
+
+@functools.cache
+def _font_characters() -> frozenset[int]:
+    """Code points the default font can draw."""
+    return frozenset(get_font(findfont(FontProperties())).get_charmap())
 
 
 def _wrapped_title(title: object) -> str:
@@ -133,7 +146,7 @@ def _add_title_and_footer(fig: Figure, title: object, footer: object) -> None:
         color=TEXT_COLOUR,
         parse_math=False,
     )
-    footer_line = clean_text(footer, 140)
+    footer_line = clean_text(footer, 120)
     if footer_line:
         fig.text(
             0.012,
@@ -184,7 +197,11 @@ def format_value_error(value: float, error: float | None = None, unit: str = "")
     else:
         text = f"{v:.3g}"
     if exponent:
-        text = f"({text})×10{_superscript(exponent)}" if has_error else f"{text}×10{_superscript(exponent)}"
+        text = (
+            f"({text})×10{_superscript(exponent)}"
+            if has_error
+            else f"{text}×10{_superscript(exponent)}"
+        )
     return f"{text} {unit}".rstrip() if unit else text
 
 
@@ -203,19 +220,29 @@ class PlacedSource:
     label: str
 
 
+_WCS_KEYWORD = re.compile(
+    r"^(WCSAXES|WCSNAME|CTYPE|CRPIX|CRVAL|CDELT|CUNIT|CROTA|CD\d+_\d|PC\d+_\d|PV\d+_\d|"
+    r"PS\d+_\d|LONPOLE|LATPOLE|RADESYS|EQUINOX|EPOCH|NAXIS|A_|B_|AP_|BP_)"
+)
+
+
 def celestial_wcs(header: object) -> WCS | None:
     """The 2-D celestial WCS of an image header (CD, PC+CDELT or CDELT), or None."""
     if header is None:
         return None
-    if not isinstance(header, fits.Header):
-        if not isinstance(header, Mapping):
-            return None
-        header = fits.Header(list(header.items()))
+    if not isinstance(header, Header | Mapping):
+        return None
+    # Only the WCS keywords: OSA headers also carry dates and RADECSYS, which astropy would
+    # "fix" with a warning on every preview (and silencing warnings is not thread-safe).
+    cards = Header()
+    for key, value in header.items():
+        key = str(key).upper()
+        if key == "RADECSYS":
+            key = "RADESYS"
+        if _WCS_KEYWORD.match(key) and key not in cards:
+            cards[key] = value
     try:
-        # OSA headers carry RADECSYS and dates that astropy "fixes" with a warning each time.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(header, naxis=2)
+        wcs = WCS(cards, naxis=2)
     except Exception:  # any malformed WCS: the preview falls back to pixel axes
         return None
     if not wcs.has_celestial:
@@ -225,7 +252,8 @@ def celestial_wcs(header: object) -> WCS | None:
 
 def _significance_array(image: ImageData) -> np.ndarray:
     data = np.asarray(image.significance, dtype=float)
-    data = np.squeeze(data)
+    while data.ndim > 2 and data.shape[0] == 1:  # degenerate leading axes (e.g. a 1-plane cube)
+        data = data[0]
     if data.ndim != 2 or 0 in data.shape:
         raise ValueError(f"significance map is not a 2-D image (shape {np.shape(data)})")
     return data
@@ -248,8 +276,7 @@ def sources_in_image(
     ny, nx = data.shape
     ra = np.array([_as_float(s.ra_deg) for s in sources])
     dec = np.array([_as_float(s.dec_deg) for s in sources])
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with np.errstate(invalid="ignore"):
         try:
             x, y = wcs.wcs_world2pix(ra, dec, 0)
             ra_back, dec_back = wcs.wcs_pix2world(x, y, 0)
@@ -302,15 +329,19 @@ def _reduce_for_display(data: np.ndarray) -> tuple[np.ndarray, int]:
     return filled, factor
 
 
-def _nice_step(span: float, target_lines: int = 5) -> float:
+def _nice_step(span: float, target_lines: int = 6) -> float:
     for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45, 90):
         if span / step <= target_lines:
             return float(step)
     return 90.0
 
 
-def _decimals(step: float) -> int:
-    return max(0, -math.floor(math.log10(step) + 1e-9))
+def _decimals_for_step(step: float) -> int:
+    """Decimals that print every multiple of ``step`` exactly (0.0025 needs 4, not 3)."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    while decimals < 10 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+        decimals += 1
+    return decimals
 
 
 def _edge_crossings(
@@ -351,12 +382,14 @@ def _draw_sky_coordinates(ax, wcs: WCS, nx: int, ny: int) -> None:
     gx, gy = np.meshgrid(np.linspace(-0.5, nx - 0.5, n), np.linspace(-0.5, ny - 0.5, n))
     edge_x = np.linspace(-0.5, nx - 0.5, 200)
     edge_y = np.linspace(-0.5, ny - 0.5, 200)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lon, lat = wcs.wcs_pix2world(gx, gy, 0)
-        b_lon, b_lat = wcs.wcs_pix2world(edge_x, np.full_like(edge_x, -0.5), 0)
-        l_lon, l_lat = wcs.wcs_pix2world(np.full_like(edge_y, -0.5), edge_y, 0)
-        lon_c, _ = wcs.wcs_pix2world([(nx - 1) / 2], [(ny - 1) / 2], 0)
+    try:
+        with np.errstate(invalid="ignore"):
+            lon, lat = wcs.wcs_pix2world(gx, gy, 0)
+            b_lon, b_lat = wcs.wcs_pix2world(edge_x, np.full_like(edge_x, -0.5), 0)
+            l_lon, l_lat = wcs.wcs_pix2world(np.full_like(edge_y, -0.5), edge_y, 0)
+            lon_c, _ = wcs.wcs_pix2world([(nx - 1) / 2], [(ny - 1) / 2], 0)
+    except Exception:  # wcslib refuses the transform: pixel axes instead
+        lon_c = [np.nan]
     if not np.isfinite(lon_c[0]) or not np.isfinite(lon).any():
         _pixel_labels(ax)
         return
@@ -398,7 +431,7 @@ def _draw_sky_coordinates(ax, wcs: WCS, nx: int, ny: int) -> None:
 
     def label(level: float, step: float, is_lon: bool) -> str:
         value = level % 360.0 if is_lon else level
-        text = f"{value:.{_decimals(step)}f}"
+        text = f"{value:.{_decimals_for_step(step)}f}"
         return ("0" if text.strip("-0.") == "" else text.replace("-", "−")) + "°"
 
     ax.set_xticks([p for p, _ in x_ticks], [label(v, *x_fmt) for _, v in x_ticks])
@@ -418,8 +451,7 @@ def _draw_graticule(
     world_lat = [lat_range for _ in lon_levels] + [np.full(n, level) for level in lat_levels]
     if not world_lon:
         return
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with np.errstate(invalid="ignore"):
         try:
             x, y = wcs.wcs_world2pix(np.concatenate(world_lon), np.concatenate(world_lat), 0)
         except Exception:  # a line outside the projection's domain: no graticule
@@ -478,7 +510,7 @@ class _AsinhScale:
 def _draw_colour_bar(fig: Figure, rect_px: tuple[float, float, float, float], cmap, scale) -> None:
     """A colour bar made of figure-level artists, ticked in σ at the stretched positions.
 
-    ``Figure.colorbar`` (or any extra Axes) would cost a tenth of the time budget.
+    ``Figure.colorbar`` (an extra Axes with its own ticks) costs about 20 ms more.
     """
     left, bottom, width, height = rect_px
     gradient = np.linspace(0.0, 1.0, round(height))[:, None].repeat(round(width), axis=1)
@@ -502,7 +534,8 @@ def _draw_colour_bar(fig: Figure, rect_px: tuple[float, float, float, float], cm
     gap = np.full(ys.size, np.nan)
     fig.add_artist(
         Line2D(
-            np.column_stack([np.full(ys.size, right), np.full(ys.size, right + 4), gap]).ravel() / w,
+            np.column_stack([np.full(ys.size, right), np.full(ys.size, right + 4), gap]).ravel()
+            / w,
             np.column_stack([ys, ys, gap]).ravel() / h,
             color=TEXT_COLOUR,
             linewidth=0.8,
@@ -529,12 +562,12 @@ def _place_labels(
     nowhere inside the image is left out, its circle stays.
     """
     fontsize = 8
-    char_w = 0.6 * fontsize * PREVIEW_DPI / 72
+    char_w = 0.68 * fontsize * PREVIEW_DPI / 72  # a capital's width: errs on the wide side
     text_h = 1.4 * fontsize * PREVIEW_DPI / 72
     gap = 7.0  # px between the marker centre and the label
     order = sorted(
         (p for p in placed if p.label),
-        key=lambda p: -(p.source.significance if _finite(p.source.significance) else -1e300),
+        key=lambda p: -float(p.source.significance) if _finite(p.source.significance) else 1e300,
     )
     taken: list[tuple[float, float, float, float]] = []
     for p in order[:MAX_LABELLED_SOURCES]:
@@ -571,7 +604,11 @@ def _place_labels(
 
 
 def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+    """A real, finite number (numpy scalars included; None, NaN and text are not)."""
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def image_figure(
@@ -691,18 +728,29 @@ def fit_legend_label(fit: FitResult) -> str:
         if key in _NORMALISATIONS:
             continue
         symbol = _PARAMETER_SYMBOLS.get(key, clean_text(p.name, 16))
-        params.append(f"{symbol} = {format_value_error(p.value, p.error, clean_text(p.unit, 8))}")
+        value = format_value_error(
+            float(p.value) if _finite(p.value) else math.nan,
+            _float_or_none(p.error),
+            clean_text(p.unit, 8),
+        )
+        params.append(f"{symbol} = {value}")
     lines = [name]
     if _finite(fit.statistic_value) and fit.dof:
         stat = "χ²" if (fit.statistic or "chi2").lower().startswith("chi") else fit.statistic
-        lines[0] += f",  {clean_text(stat, 10)}/dof = {fit.statistic_value:.1f}/{fit.dof}"
+        lines[0] += f",  {clean_text(stat, 10)}/dof = {float(fit.statistic_value):.1f}/{fit.dof}"
     if params:
         lines.append(", ".join(params[:3]))
-    if _finite(fit.flux_erg_cm2_s) and fit.flux_erg_cm2_s > 0:
-        band = f"{fit.e_min_kev:g}–{fit.e_max_kev:g} keV"
-        flux = format_value_error(fit.flux_erg_cm2_s, fit.flux_error)
-        lines.append(f"F({band}) = {flux} erg cm⁻² s⁻¹")
+    if _finite(fit.flux_erg_cm2_s) and float(fit.flux_erg_cm2_s) > 0:
+        band = ""
+        if _finite(fit.e_min_kev) and _finite(fit.e_max_kev):
+            band = f"({float(fit.e_min_kev):g}–{float(fit.e_max_kev):g} keV)"
+        flux = format_value_error(float(fit.flux_erg_cm2_s), _float_or_none(fit.flux_error))
+        lines.append(f"F{band} = {flux} erg cm⁻² s⁻¹")
     return "\n".join(lines)
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if _finite(value) else None  # type: ignore[arg-type]
 
 
 def _error_bars(
@@ -719,8 +767,8 @@ def _error_bars(
 ) -> None:
     """Points with error bars as two artists: one polyline broken by NaNs, and the markers.
 
-    ``Axes.errorbar`` makes a collection whose every segment goes through the (log) transform
-    one at a time; on a 256-channel spectrum that alone costs more than the whole budget.
+    ``Axes.errorbar`` makes collections whose every segment goes through the (log) transform
+    one at a time: about 20 ms more on a 256-channel spectrum.
     """
     gap = np.full(x.size, np.nan)
     xs = [np.column_stack([x - x_err[0], x + x_err[1], gap]).ravel()]
@@ -730,6 +778,26 @@ def _error_bars(
         ys.append(np.column_stack([y - y_err[0], y + y_err[1], gap]).ravel())
     ax.plot(np.concatenate(xs), np.concatenate(ys), color=DATA_COLOUR, lw=lw)
     ax.plot(x, y, ls="none", marker=marker, ms=ms, color=DATA_COLOUR, label=label)
+
+
+def _draw_key(ax, model_label: str | None, has_limits: bool) -> None:
+    """The model's description in its colour (top right) and the upper-limit symbol.
+
+    Plain boxed text instead of ``Axes.legend``, which costs about 15 ms more; the top
+    right is free because spectra fall with energy.
+    """
+    if model_label:
+        ax.text(
+            0.985, 0.975, "— " + model_label, transform=ax.transAxes, ha="right", va="top",
+            multialignment="left", linespacing=1.4, fontsize=8, color=MODEL_COLOUR,
+            parse_math=False,
+            bbox={"boxstyle": "round,pad=0.4", "fc": "white", "ec": "0.75", "alpha": 0.9},
+        )  # fmt: skip
+    if has_limits:
+        ax.text(
+            0.015, 0.025, "▼ 2σ upper limit", transform=ax.transAxes, ha="left", va="bottom",
+            fontsize=8, color=DATA_COLOUR, parse_math=False,
+        )  # fmt: skip
 
 
 def _channel_array(values: object, n: int) -> np.ndarray | None:
@@ -766,30 +834,62 @@ def _fit_channels(
     return used, model, residuals
 
 
-def _energy_axis(ax) -> None:
-    # Labelled 1-2-5 ticks instead of unlabelled minor ones: readable, and each tick is
-    # costly to draw (a log axis with minor ticks doubles the render time).
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_locator(NullLocator())
+def _log_ticks(lo: float, hi: float, subs: Sequence[float]) -> list[float]:
+    """Tick values ``sub × 10^k`` within [lo, hi]."""
+    ticks = []
+    for exponent in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+        for sub in subs:
+            value = sub * 10.0**exponent
+            if lo <= value <= hi:
+                ticks.append(value)
+    return ticks
 
 
-def _power_of_ten(value: float, _pos: object = None) -> str:
-    """Log-axis labels as 10⁻³ in plain text: mathtext would parse each label on every draw."""
-    if value <= 0 or not math.isfinite(value):
-        return ""
-    exponent = round(math.log10(value))
-    if not math.isclose(value, 10.0**exponent, rel_tol=1e-6):
+def _log_label(value: float) -> str:
+    """Log-axis labels in plain text (0.5, 20, 10⁻³, 2×10⁻⁵): mathtext would be parsed anew
+    for each label on every draw."""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    if -2 <= exponent <= 3:
         return f"{value:g}"
-    return {0: "1", 1: "10"}.get(exponent, f"10{_superscript(exponent)}")
+    mantissa = round(value / 10.0**exponent, 6)
+    power = f"10{_superscript(exponent)}"
+    return power if mantissa == 1 else f"{mantissa:g}×{power}"
 
 
-def _rate_axis(ax) -> None:
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, numticks=8))
-    ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
-    ax.yaxis.set_minor_locator(NullLocator())
+def _set_fixed_ticks(axis, values: Sequence[float], labels: Sequence[str] | None = None) -> None:
+    """Ticks only at ``values``, no minor ones.
+
+    Matplotlib makes and lays out an object per tick, visible or not; the automatic locators
+    (a log axis with its minor ticks above all) make dozens of them, a large part of the
+    budget.
+    """
+    axis.set_ticks(list(values), labels=list(labels) if labels is not None else None)
+    axis.set_minor_locator(NullLocator())
+
+
+def _energy_ticks(axis, lo: float, hi: float) -> None:
+    ticks = _log_ticks(lo, hi, (1.0, 2.0, 5.0))
+    if len(ticks) > 9:
+        ticks = _log_ticks(lo, hi, (1.0,))
+    elif len(ticks) < 4:  # a narrow band, e.g. JEM-X's 3-35 keV
+        subs = (1.0, 2.0, 3.0, 5.0) if len(ticks) == 3 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+        ticks = _log_ticks(lo, hi, subs)
+    _set_fixed_ticks(axis, ticks, [f"{t:g}" for t in ticks])
+
+
+def _density_ticks(axis, lo: float, hi: float) -> None:
+    ticks = _log_ticks(lo, hi, (1.0,))
+    if len(ticks) < 2:
+        ticks = _log_ticks(lo, hi, (1.0, 2.0, 5.0))
+    while len(ticks) > 8:
+        ticks = ticks[::2]
+    _set_fixed_ticks(axis, ticks, [_log_label(t) for t in ticks])
+
+
+def _linear_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    values = MaxNLocator(n).tick_values(lo, hi)
+    span = hi - lo
+    return [float(v) for v in values if lo - 1e-9 * span <= v <= hi + 1e-9 * span]
 
 
 def spectrum_figure(
@@ -834,22 +934,28 @@ def spectrum_figure(
     _add_title_and_footer(fig, title, footer)
     if fit is not None:
         ax = fig.add_axes(_px_rect(85, 222, 690, 318))
-        rax = fig.add_axes(_px_rect(85, 62, 690, 150), sharex=ax)
+        rax = fig.add_axes(_px_rect(85, 62, 690, 150))
     else:
         ax = fig.add_axes(_px_rect(85, 62, 690, 478))
         rax = None
-    _energy_axis(ax)
-    _rate_axis(ax)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_ylabel("counts s⁻¹ keV⁻¹", fontsize=10, color=TEXT_COLOUR)
     ax.tick_params(labelsize=8, colors=TEXT_COLOUR)
+    # fixed label positions: matplotlib would otherwise measure every tick label to place them
+    ax.yaxis.set_label_coords(-62 / 690, 0.5)
+    bottom_axes = rax if rax is not None else ax
+    bottom_axes.set_xlabel("energy (keV)", fontsize=10, color=TEXT_COLOUR)
+    bottom_axes.xaxis.set_label_coords(0.5, -32 / bottom_axes.bbox.height)
 
     if not good.any():
         ax.text(
             0.5, 0.5, "no valid channel", transform=ax.transAxes, ha="center", color=FOOTER_COLOUR
         )
-        ax.set_xlim(1, 1000)
+        ax.set_xlim(10, 1000)
         ax.set_ylim(1e-4, 1)
-        ax.set_xlabel("energy (keV)", fontsize=10, color=TEXT_COLOUR)
+        _energy_ticks(ax.xaxis, 10, 1000)
+        _density_ticks(ax.yaxis, 1e-4, 1)
         return fig
 
     centre = np.sqrt(e_min * np.where(e_max > 0, e_max, np.nan))
@@ -873,31 +979,31 @@ def spectrum_figure(
             marker="v", ms=4, label="2σ upper limit",
         )  # fmt: skip
 
-    y_values = [density[positive] * 0.7, (density + 2 * density_err)[limits] * 0.5]
+    y_lows = [density[positive] * 0.7, (density + 2 * density_err)[limits] * 0.5]
     y_tops = [(density + density_err)[positive], (density + 2 * density_err)[limits]]
     if fit is not None:
         step_x = np.column_stack([e_min[used], e_max[used]]).ravel()
         step_y = np.repeat(model[used] / width[used], 2)
         step_y = np.where(step_y > 0, step_y, np.nan)
-        ax.plot(step_x, step_y, color=MODEL_COLOUR, lw=1.3, label=fit_legend_label(fit))
-        y_values.append(step_y[np.isfinite(step_y)] * 0.7)
+        ax.plot(step_x, step_y, color=MODEL_COLOUR, lw=1.3, label="model")
+        y_lows.append(step_y[np.isfinite(step_y)] * 0.7)
         y_tops.append(step_y[np.isfinite(step_y)])
-    lows = np.concatenate(y_values)
-    highs = np.concatenate(y_tops)
+    lows, highs = np.concatenate(y_lows), np.concatenate(y_tops)
     lows, highs = lows[np.isfinite(lows) & (lows > 0)], highs[np.isfinite(highs) & (highs > 0)]
-    if lows.size and highs.size:
-        ax.set_ylim(lows.min(), highs.max() * 1.6)
+    y_lo, y_hi = (lows.min(), highs.max() * 1.6) if lows.size and highs.size else (1e-4, 1.0)
+    if fit is not None:  # room at the top right for the model's key
+        y_hi *= (y_hi / y_lo) ** 0.12
+    ax.set_ylim(y_lo, y_hi)
+    _density_ticks(ax.yaxis, y_lo, y_hi)
     shown = good & np.isfinite(centre)
-    ax.set_xlim(e_min[shown].min() * 0.9, e_max[shown].max() * 1.1)
-    # "best" would test every data vertex; spectra fall with energy, so upper right is free
-    legend = ax.legend(loc="upper right", fontsize=8, frameon=True, framealpha=0.85)
-    for text in legend.get_texts():
-        text.set_parse_math(False)
+    x_min, x_max = e_min[shown].min() * 0.92, e_max[shown].max() * 1.08
+    ax.set_xlim(x_min, x_max)
+    _energy_ticks(ax.xaxis, x_min, x_max)
+    _draw_key(ax, fit_legend_label(fit) if fit is not None else None, bool(limits.any()))
     ax.grid(True, which="major", color="0.9", lw=0.6)
-
     if rax is None:
-        ax.set_xlabel("energy (keV)", fontsize=10, color=TEXT_COLOUR)
         return fig
+
     ax.tick_params(labelbottom=False)
     res_ok = used & np.isfinite(residuals)
     rax.axhline(0.0, color=MODEL_COLOUR, lw=1.0)
@@ -906,14 +1012,17 @@ def spectrum_figure(
         rax, centre[res_ok], residuals[res_ok], (x_lo[res_ok], x_hi[res_ok]), (ones, ones),
         marker="o", ms=2.5,
     )  # fmt: skip
-    span = float(np.nanmax(np.abs(residuals[res_ok]))) + 1.2 if res_ok.any() else 3.0
-    rax.set_ylim(-max(3.0, span), max(3.0, span))
+    rax.set_xscale("log")
+    rax.set_xlim(x_min, x_max)
+    _energy_ticks(rax.xaxis, x_min, x_max)
+    reach = float(np.max(np.abs(residuals[res_ok]))) + 1.2 if res_ok.any() else 3.0
+    reach = min(max(3.0, reach), 1e6)
+    rax.set_ylim(-reach, reach)
+    _set_fixed_ticks(rax.yaxis, _linear_ticks(-reach, reach, 5))
     rax.set_ylabel("(data − model)/σ", fontsize=9, color=TEXT_COLOUR)
-    rax.set_xlabel("energy (keV)", fontsize=10, color=TEXT_COLOUR)
+    rax.yaxis.set_label_coords(-62 / 690, 0.5)
     rax.tick_params(labelsize=8, colors=TEXT_COLOUR)
-    rax.yaxis.set_major_locator(MaxNLocator(5, symmetric=True, integer=True))
     rax.grid(True, which="major", color="0.9", lw=0.6)
-    _energy_axis(rax)
     return fig
 
 
@@ -954,9 +1063,13 @@ def lightcurve_figure(lc: LightCurveData, title: str, *, footer: str | None = No
 
     fig = _new_figure()
     _add_title_and_footer(fig, title, footer)
-    ax = fig.add_axes(_px_rect(85, 70, 690, 410))
+    box_w, box_h = 690.0, 440.0
+    ax = fig.add_axes(_px_rect(85, 70, box_w, box_h))
     ax.set_ylabel("rate (counts s⁻¹)", fontsize=10, color=TEXT_COLOUR)
     ax.set_xlabel("time (UTC)", fontsize=10, color=TEXT_COLOUR)
+    # fixed label positions: matplotlib would otherwise measure every tick label to place them
+    ax.xaxis.set_label_coords(0.5, -34 / box_h)
+    ax.yaxis.set_label_coords(-62 / box_w, 0.5)
     ax.tick_params(labelsize=8, colors=TEXT_COLOUR)
     if not ok.any():
         ax.text(0.5, 0.5, "no valid bin", transform=ax.transAxes, ha="center", color=FOOTER_COLOUR)
@@ -971,27 +1084,56 @@ def lightcurve_figure(lc: LightCurveData, title: str, *, footer: str | None = No
         ax, centre, rate, (centre - start, stop - centre), (error, error),
         marker="." if many else "o", ms=3 if many else 4, lw=0.6 if many else 0.9,
     )  # fmt: skip
-    lo, hi = float(start.min()), float(stop.max())
-    span = hi - lo
-    pad = 0.04 * span if span > 0 else 1.0 / 24.0
-    ax.set_xlim(lo - pad, hi + pad)
-    if (rate - error).min() < 0:
-        ax.axhline(0.0, color="0.6", lw=0.7, ls=":")
-    locator = AutoDateLocator(minticks=3, maxticks=7)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.grid(True, color="0.92", lw=0.6)
 
-    # UTC date number minus IJD (TT) is a constant to far better than a pixel over a curve
-    offset = float(np.median(centre - t))
-    top = ax.secondary_xaxis("top", functions=(lambda d: d - offset, lambda i: i + offset))
-    top.xaxis.set_major_locator(MaxNLocator(6))
-    formatter = ScalarFormatter(useOffset=False)
-    formatter.set_scientific(False)
-    top.xaxis.set_major_formatter(formatter)
-    top.tick_params(labelsize=8, colors=TEXT_COLOUR)
-    top.set_xlabel("IJD (TT, days)", fontsize=9, color=TEXT_COLOUR)
+    lo, hi = float(start.min()), float(stop.max())
+    pad = 0.04 * (hi - lo) if hi > lo else 1.0 / 24.0
+    x_lo, x_hi = lo - pad, hi + pad
+    ax.set_xlim(x_lo, x_hi)
+    y_lo, y_hi = float(np.min(rate - error)), float(np.max(rate + error))
+    y_pad = 0.06 * (y_hi - y_lo) if y_hi > y_lo else max(abs(y_hi) * 0.1, 1.0)
+    y_lo, y_hi = y_lo - y_pad, y_hi + y_pad
+    ax.set_ylim(y_lo, y_hi)
+    _set_fixed_ticks(ax.yaxis, _linear_ticks(y_lo, y_hi))
+    if y_lo < 0 < y_hi:
+        ax.axhline(0.0, color="0.6", lw=0.7, ls=":")
+
+    locator = AutoDateLocator(minticks=3, maxticks=7)
+    date_ticks = [
+        d for d in locator.get_locator(num2date(x_lo), num2date(x_hi)).tick_values(
+            num2date(x_lo), num2date(x_hi)
+        ) if x_lo <= d <= x_hi
+    ]  # fmt: skip
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    _set_fixed_ticks(ax.xaxis, date_ticks)
+    ax.grid(True, color="0.92", lw=0.6)
+    _draw_ijd_axis(ax, x_lo, x_hi, float(np.median(centre - t)), box_h)
     return fig
+
+
+def _draw_ijd_axis(ax, x_lo: float, x_hi: float, offset: float, box_h: float) -> None:
+    """IJD ticks and labels along the top of the axes, drawn as plain artists.
+
+    A secondary axis is a whole extra Axes (about 15 ms more). ``offset`` is the UTC
+    date number minus IJD (TT): a constant to far better than a pixel over one light curve.
+    """
+    i_lo, i_hi = x_lo - offset, x_hi - offset
+    ticks = _linear_ticks(i_lo, i_hi)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else i_hi - i_lo
+    decimals = _decimals_for_step(step) if step > 0 else 3
+    to_axes = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    tick_len = 4 / box_h
+    xs = np.repeat(np.asarray(ticks) + offset, 3)
+    ys = np.tile([1.0, 1.0 + tick_len, np.nan], len(ticks))
+    ax.plot(xs, ys, color=TEXT_COLOUR, lw=0.8, transform=to_axes, clip_on=False)
+    for value in ticks:
+        ax.text(
+            value + offset, 1.0 + 7 / box_h, f"{value:.{decimals}f}", transform=to_axes,
+            ha="center", va="bottom", fontsize=8, color=TEXT_COLOUR,
+        )  # fmt: skip
+    ax.text(
+        0.5, 1.0 + 24 / box_h, "IJD (TT, days)", transform=ax.transAxes, ha="center",
+        va="bottom", fontsize=9, color=TEXT_COLOUR,
+    )  # fmt: skip
 
 
 def render_lightcurve_preview(

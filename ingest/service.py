@@ -69,6 +69,39 @@ class IngestOptions:
     attachments: list[InputFile] = field(default_factory=list)  # previews, html, yaml, …
     detection_threshold: float | None = None
 
+    #: Options a job may carry as JSON (the others are set by the caller).
+    JSON_FIELDS = (
+        "source_name",
+        "observation",
+        "title",
+        "access",
+        "embargo_until",
+        "granted_groups",
+        "tags",
+        "provenance",
+        "produced_by",
+        "external_id",
+        "data_level",
+        "status",
+        "is_highlight",
+        "detection_threshold",
+    )
+
+    @classmethod
+    def from_json(cls, data: dict, **extra) -> IngestOptions:
+        values = {k: v for k, v in (data or {}).items() if k in cls.JSON_FIELDS}
+        if values.get("embargo_until"):
+            from django.utils.dateparse import parse_datetime
+
+            values["embargo_until"] = parse_datetime(values["embargo_until"])
+        return cls(**values, **extra)
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in self.JSON_FIELDS}
+        if self.embargo_until is not None:
+            out["embargo_until"] = self.embargo_until.isoformat()
+        return out
+
     def validate(self) -> None:
         if self.source_name:
             try:
@@ -102,8 +135,9 @@ class IngestReport:
         return not self.rejected
 
 
-def ingest_files(files: list[InputFile], options: IngestOptions | None = None,
-                 progress=None) -> IngestReport:
+def ingest_files(
+    files: list[InputFile], options: IngestOptions | None = None, progress=None
+) -> IngestReport:
     """Ingest every product found in ``files``; a bad product never stops the others."""
     options = options or IngestOptions()
     options.validate()
@@ -121,8 +155,9 @@ def ingest_files(files: list[InputFile], options: IngestOptions | None = None,
             report.rejected.append((group[0].original_name, str(exc)))
         except Exception as exc:  # a bug must not stop the batch; it is logged in full
             log.exception("ingest of %s failed", group[0].original_name)
-            report.rejected.append((group[0].original_name,
-                                    f"internal error ({type(exc).__name__}); see the log"))
+            report.rejected.append(
+                (group[0].original_name, f"internal error ({type(exc).__name__}); see the log")
+            )
         if progress:
             progress(group)
     return report
@@ -150,8 +185,9 @@ def ingest_group(group: list[FileInfo], options: IngestOptions) -> IngestOutcome
     written: list[str] = []
     try:
         with transaction.atomic():
-            product = _write_product(parsed, instrument, key, dict(hashes), fits_results,
-                                     options, written)
+            product = _write_product(
+                parsed, instrument, key, dict(hashes), fits_results, options, written
+            )
     except IntegrityError:
         remove(written)
         existing = Product.objects.filter(content_key=key).first()
@@ -168,20 +204,35 @@ def _fit(parsed: ParsedProduct, instrument: Instrument) -> list[fitting.FitResul
     if parsed.kind != "spectrum":
         return []
     band = tuple(instrument.default_fit_band_kev) if instrument.default_fit_band_kev else None
-    return fitting.fit_spectrum(parsed.spectrum, band)
+    try:
+        return fitting.fit_spectrum(parsed.spectrum, band)
+    except IngestError as exc:
+        # A spectrum that cannot be fitted (too few channels, no signal) is still a product.
+        parsed.notes.append(f"not fitted: {exc}")
+        return []
 
 
 def _ijd_to_datetime(ijd: float | None):
     return None if ijd is None else timeline.to_datetime(timeline.ijd_to_time(ijd))
 
 
-def _write_product(parsed: ParsedProduct, instrument: Instrument, key: str,
-                   hashes: dict[str, str], fit_results: list[fitting.FitResult],
-                   options: IngestOptions, written: list[str]) -> Product:
-    threshold = (options.detection_threshold if options.detection_threshold is not None
-                 else settings.GALLERY_DETECTION_THRESHOLD)
+def _write_product(
+    parsed: ParsedProduct,
+    instrument: Instrument,
+    key: str,
+    hashes: dict[str, str],
+    fit_results: list[fitting.FitResult],
+    options: IngestOptions,
+    written: list[str],
+) -> Product:
+    threshold = (
+        options.detection_threshold
+        if options.detection_threshold is not None
+        else settings.GALLERY_DETECTION_THRESHOLD
+    )
     links, detected_rows, unidentified, row_sources = _link_sources(
-        parsed, instrument, options, threshold)
+        parsed, instrument, options, threshold
+    )
     revs = linking.revolutions_for(parsed.revolutions)
     observation = None
     if options.observation:
@@ -190,8 +241,7 @@ def _write_product(parsed: ParsedProduct, instrument: Instrument, key: str,
             raise IngestError(f"unknown observation {options.observation!r}")
     elif parsed.t_start_ijd is not None and revs:
         start, stop = _ijd_to_datetime(parsed.t_start_ijd), _ijd_to_datetime(parsed.t_stop_ijd)
-        observation = revs[0].observations.filter(
-            time_start__lte=start, time_end__gte=stop).first()
+        observation = revs[0].observations.filter(time_start__lte=start, time_end__gte=stop).first()
 
     product = Product(
         title=options.title or _title(parsed, instrument, links, revs),
@@ -225,16 +275,24 @@ def _write_product(parsed: ParsedProduct, instrument: Instrument, key: str,
         },
     )
     target = next((link for link in links if link[1] == ProductSource.Role.TARGET), None)
-    if target is not None and target[0].ra_deg is not None and parsed.kind in (
-            "spectrum", "lightcurve") and parsed.ra_deg is None:
+    if (
+        target is not None
+        and target[0].ra_deg is not None
+        and parsed.kind in ("spectrum", "lightcurve")
+        and parsed.ra_deg is None
+    ):
         product.set_position(target[0].ra_deg, target[0].dec_deg)
     else:
         product.set_position(parsed.ra_deg, parsed.dec_deg)
-    product.series_key = _series_key(product, options, [s.pk for s, role, _ in links
-                                                        if role == ProductSource.Role.TARGET])
-    previous = (Product.objects.select_for_update().filter(series_key=product.series_key,
-                                                             superseded_by__isnull=True)
-                .order_by("-version").first())
+    product.series_key = _series_key(
+        product, options, [s.pk for s, role, _ in links if role == ProductSource.Role.TARGET]
+    )
+    previous = (
+        Product.objects.select_for_update()
+        .filter(series_key=product.series_key, superseded_by__isnull=True)
+        .order_by("-version")
+        .first()
+    )
     if previous is not None:
         product.version = previous.version + 1
     product.save()
@@ -243,43 +301,56 @@ def _write_product(parsed: ParsedProduct, instrument: Instrument, key: str,
         previous.save(update_fields=["superseded_by", "updated"])
 
     ProductSource.objects.bulk_create(
-        [ProductSource(product=product, source=s, role=role, significance=sig)
-         for s, role, sig in links]
+        [
+            ProductSource(product=product, source=s, role=role, significance=sig)
+            for s, role, sig in links
+        ]
     )
     if options.tags:
         product.tags.set([Tag.objects.get_or_create(name=t)[0] for t in options.tags])
     if options.granted_groups:
         product.granted_groups.set(
-            [Group.objects.get_or_create(name=g)[0] for g in options.granted_groups])
+            [Group.objects.get_or_create(name=g)[0] for g in options.granted_groups]
+        )
 
     for f in parsed.data_files:
         _store_file(product, f.path, f.role, f.original_name, hashes.get(f.role), written)
     for attachment in options.attachments:
-        _store_file(product, attachment.path, attachment.role, attachment.original_name, None,
-                    written)
+        _store_file(
+            product, attachment.path, attachment.role, attachment.original_name, None, written
+        )
     preview = _preview(parsed, fit_results, product.title, links)
     if preview is not None and not any(a.role == "preview" for a in options.attachments):
         _store_bytes(product, preview, "preview", "preview.png", written)
 
     for index, result in enumerate(fit_results):
         SpectralFit.objects.create(
-            product=product, model=result.model,
-            parameters=[{"name": p.name, "value": p.value, "error": p.error, "unit": p.unit}
-                        for p in result.parameters],
-            statistic=result.statistic, statistic_value=result.statistic_value, dof=result.dof,
-            e_min_kev=result.e_min_kev, e_max_kev=result.e_max_kev,
-            flux_erg_cm2_s=result.flux_erg_cm2_s, flux_error=result.flux_error,
-            is_preferred=result.is_preferred or (index == 0 and not any(
-                r.is_preferred for r in fit_results)),
+            product=product,
+            model=result.model,
+            parameters=[
+                {"name": p.name, "value": p.value, "error": p.error, "unit": p.unit}
+                for p in result.parameters
+            ],
+            statistic=result.statistic,
+            statistic_value=result.statistic_value,
+            dof=result.dof,
+            e_min_kev=result.e_min_kev,
+            e_max_kev=result.e_max_kev,
+            flux_erg_cm2_s=result.flux_erg_cm2_s,
+            flux_error=result.flux_error,
+            is_preferred=result.is_preferred
+            or (index == 0 and not any(r.is_preferred for r in fit_results)),
             details=_fit_details(parsed, result),
         )
     FluxPoint.objects.bulk_create(
-        _flux_points(parsed, product, links, row_sources, threshold), batch_size=2000)
+        _flux_points(parsed, product, links, row_sources, threshold), batch_size=2000
+    )
     return product
 
 
-def _link_sources(parsed: ParsedProduct, instrument: Instrument, options: IngestOptions,
-                  threshold: float):
+def _link_sources(
+    parsed: ParsedProduct, instrument: Instrument, options: IngestOptions, threshold: float
+):
     """[(source, role, significance)], the detected-source table, unidentified peaks, and the
     source of each catalogue row (in row order)."""
     links: dict[int, tuple] = {}
@@ -289,10 +360,16 @@ def _link_sources(parsed: ParsedProduct, instrument: Instrument, options: Ingest
 
     def add(source, role, significance):
         old = links.get(source.pk)
-        rank = {ProductSource.Role.TARGET: 2, ProductSource.Role.DETECTED: 1,
-                ProductSource.Role.IN_FIELD: 0}
-        if old is None or rank[role] > rank[old[1]] or (
-                rank[role] == rank[old[1]] and (significance or 0) > (old[2] or 0)):
+        rank = {
+            ProductSource.Role.TARGET: 2,
+            ProductSource.Role.DETECTED: 1,
+            ProductSource.Role.IN_FIELD: 0,
+        }
+        if (
+            old is None
+            or rank[role] > rank[old[1]]
+            or (rank[role] == rank[old[1]] and (significance or 0) > (old[2] or 0))
+        ):
             links[source.pk] = (source, role, significance)
 
     if parsed.kind in ("spectrum", "lightcurve"):
@@ -302,8 +379,9 @@ def _link_sources(parsed: ParsedProduct, instrument: Instrument, options: Ingest
         parsed.facts["source_linked_by"] = linked.how
     elif parsed.kind == "catalog":
         for row in parsed.detected:
-            linked = linking.resolve_source(row.name, row.ra_deg, row.dec_deg, instrument,
-                                            is_new=row.is_new)
+            linked = linking.resolve_source(
+                row.name, row.ra_deg, row.dec_deg, instrument, is_new=row.is_new
+            )
             detected = row.is_new or (row.significance or 0) >= threshold
             role = ProductSource.Role.DETECTED if detected else ProductSource.Role.IN_FIELD
             add(linked.source, role, row.significance)
@@ -318,8 +396,12 @@ def _link_sources(parsed: ParsedProduct, instrument: Instrument, options: Ingest
                 continue
             add(source, ProductSource.Role.DETECTED, peak.significance)
             rows.append(_row(peak, source))
-        field_sources = cone_filter(Source.objects.active(), parsed.ra_deg, parsed.dec_deg,
-                                    footprint_radius_deg(parsed.image))
+        field_sources = cone_filter(
+            Source.objects.active(),
+            parsed.ra_deg,
+            parsed.dec_deg,
+            footprint_radius_deg(parsed.image),
+        )
         for source in field_sources:
             if source.pk in links:
                 continue
@@ -334,10 +416,15 @@ def _link_sources(parsed: ParsedProduct, instrument: Instrument, options: Ingest
 
 
 def _row(row: DetectedSource, source) -> dict:
-    out = {"name": source.name if source else row.name, "ra_deg": round(row.ra_deg, 5),
-           "dec_deg": round(row.dec_deg, 5), "significance": _round(row.significance),
-           "flux": _round(row.flux), "flux_error": _round(row.flux_error),
-           "is_new": row.is_new}
+    out = {
+        "name": source.name if source else row.name,
+        "ra_deg": round(row.ra_deg, 5),
+        "dec_deg": round(row.dec_deg, 5),
+        "significance": _round(row.significance),
+        "flux": _round(row.flux),
+        "flux_error": _round(row.flux_error),
+        "is_new": row.is_new,
+    }
     if source is not None:
         out["source"] = source.slug
     return out
@@ -352,27 +439,45 @@ def _series_key(product: Product, options: IngestOptions, target_ids: list[int])
         basis = f"external:{options.external_id}"
     else:
         start = product.time_start.strftime("%Y-%m-%dT%H") if product.time_start else ""
-        basis = "|".join(str(x) for x in (
-            product.kind.code, product.instrument.code, _round(product.e_min_kev, 1),
-            _round(product.e_max_kev, 1), product.rev_first, product.rev_last,
-            product.observation_id, sorted(target_ids), start,
-            _round(product.ra_deg, 2), _round(product.dec_deg, 2)))
+        basis = "|".join(
+            str(x)
+            for x in (
+                product.kind.code,
+                product.instrument.code,
+                _round(product.e_min_kev, 1),
+                _round(product.e_max_kev, 1),
+                product.rev_first,
+                product.rev_last,
+                product.observation_id,
+                sorted(target_ids),
+                start,
+                _round(product.ra_deg, 2),
+                _round(product.dec_deg, 2),
+            )
+        )
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
 def _title(parsed: ParsedProduct, instrument: Instrument, links, revs) -> str:
     targets = [s.name for s, role, _ in links if role == ProductSource.Role.TARGET]
-    detected = sorted(((sig or 0, s.name) for s, role, sig in links
-                       if role != ProductSource.Role.TARGET), reverse=True)
-    band = (f" {parsed.e_min_kev:g}–{parsed.e_max_kev:g} keV"
-            if parsed.e_min_kev is not None else "")
+    detected = sorted(
+        ((sig or 0, s.name) for s, role, sig in links if role != ProductSource.Role.TARGET),
+        reverse=True,
+    )
+    band = f" {parsed.e_min_kev:g}–{parsed.e_max_kev:g} keV" if parsed.e_min_kev is not None else ""
     rev = ""
     if revs:
-        rev = (f", Rev. {revs[0].number}" if len(revs) == 1
-               else f", Rev. {revs[0].number}–{revs[-1].number}")
+        rev = (
+            f", Rev. {revs[0].number}"
+            if len(revs) == 1
+            else f", Rev. {revs[0].number}–{revs[-1].number}"
+        )
     if parsed.kind == "image":
-        field_name = (f"{detected[0][1]} field" if detected
-                      else f"RA {parsed.ra_deg:.1f} Dec {parsed.dec_deg:+.1f}")
+        field_name = (
+            f"{detected[0][1]} field"
+            if detected
+            else f"RA {parsed.ra_deg:.1f} Dec {parsed.dec_deg:+.1f}"
+        )
         return f"{field_name}, {instrument.name}{band} image{rev}"
     if parsed.kind == "catalog":
         field_name = f", {detected[0][1]} field" if detected else ""
@@ -381,8 +486,9 @@ def _title(parsed: ParsedProduct, instrument: Instrument, links, revs) -> str:
     return f"{', '.join(targets)} {instrument.name}{band} {what}{rev}"
 
 
-def _store_file(product: Product, path: Path, role: str, original_name: str,
-                sha: str | None, written: list[str]) -> None:
+def _store_file(
+    product: Product, path: Path, role: str, original_name: str, sha: str | None, written: list[str]
+) -> None:
     content = sniff(Path(path))
     extension = EXTENSIONS.get(content, ".bin")
     sha = sha or sha256_of_file(path)
@@ -390,23 +496,37 @@ def _store_file(product: Product, path: Path, role: str, original_name: str,
     if created:
         written.append(name)
     ProductFile.objects.get_or_create(
-        product=product, role=role, sha256=sha,
-        defaults=dict(file=name, size_bytes=Path(path).stat().st_size,
-                      original_name=_safe_name(original_name), extension=extension,
-                      content_type=CONTENT_TYPES.get(content, "application/octet-stream")),
+        product=product,
+        role=role,
+        sha256=sha,
+        defaults=dict(
+            file=name,
+            size_bytes=Path(path).stat().st_size,
+            original_name=_safe_name(original_name),
+            extension=extension,
+            content_type=CONTENT_TYPES.get(content, "application/octet-stream"),
+        ),
     )
 
 
-def _store_bytes(product: Product, content: bytes, role: str, original_name: str,
-                 written: list[str]) -> None:
+def _store_bytes(
+    product: Product, content: bytes, role: str, original_name: str, written: list[str]
+) -> None:
     sha = hashlib.sha256(content).hexdigest()
     name, created = store(sha, ".png", content=content)
     if created:
         written.append(name)
     ProductFile.objects.get_or_create(
-        product=product, role=role, sha256=sha,
-        defaults=dict(file=name, size_bytes=len(content), original_name=original_name,
-                      extension=".png", content_type="image/png"),
+        product=product,
+        role=role,
+        sha256=sha,
+        defaults=dict(
+            file=name,
+            size_bytes=len(content),
+            original_name=original_name,
+            extension=".png",
+            content_type="image/png",
+        ),
     )
 
 
@@ -419,11 +539,11 @@ def _safe_name(name: str) -> str:
 
 def _preview(parsed: ParsedProduct, fit_results, title: str, links) -> bytes | None:
     if parsed.kind == "image":
-        marked = [DetectedSource(name=s.name, ra_deg=s.ra_deg, dec_deg=s.dec_deg,
-                                 significance=sig)
-                  for s, role, sig in links
-                  if s.ra_deg is not None and (role == ProductSource.Role.DETECTED or
-                                               (sig or 0) >= 4.0)]
+        marked = [
+            DetectedSource(name=s.name, ra_deg=s.ra_deg, dec_deg=s.dec_deg, significance=sig)
+            for s, role, sig in links
+            if s.ra_deg is not None and (role == ProductSource.Role.DETECTED or (sig or 0) >= 4.0)
+        ]
         return previews.render_image_preview(parsed.image, marked, title)
     if parsed.kind == "spectrum":
         return previews.render_spectrum_preview(parsed.spectrum, fit_results, title)
@@ -441,39 +561,51 @@ def _fit_details(parsed: ParsedProduct, result: fitting.FitResult) -> dict:
 
     width = spec.e_max - spec.e_min
     return {
-        "e_min": clean(spec.e_min), "e_max": clean(spec.e_max),
+        "e_min": clean(spec.e_min),
+        "e_max": clean(spec.e_max),
         "rate_per_kev": clean(spec.rate / width),
-        "error_per_kev": clean(np.sqrt(spec.stat_err**2 + (spec.sys_err * spec.rate)**2)
-                               / width),
-        "model_per_kev": clean(result.model_rate / width) if result.model_rate is not None
-        else [],
+        "error_per_kev": clean(np.sqrt(spec.stat_err**2 + (spec.sys_err * spec.rate) ** 2) / width),
+        "model_per_kev": clean(result.model_rate / width) if result.model_rate is not None else [],
         "residuals": clean(result.residuals) if result.residuals is not None else [],
         "used": [bool(u) for u in result.used] if result.used is not None else [],
     }
 
 
-def _flux_points(parsed: ParsedProduct, product: Product, links, row_sources,
-                 threshold: float) -> list[FluxPoint]:
-    common = dict(instrument=product.instrument, product=product,
-                  observation=product.observation, e_min_kev=parsed.e_min_kev,
-                  e_max_kev=parsed.e_max_kev, revolution=product.rev_first
-                  if product.rev_first == product.rev_last else None)
+def _flux_points(
+    parsed: ParsedProduct, product: Product, links, row_sources, threshold: float
+) -> list[FluxPoint]:
+    common = dict(
+        instrument=product.instrument,
+        product=product,
+        observation=product.observation,
+        e_min_kev=parsed.e_min_kev,
+        e_max_kev=parsed.e_max_kev,
+        revolution=product.rev_first if product.rev_first == product.rev_last else None,
+    )
     scw = parsed.scw_ids[0] if len(parsed.scw_ids) == 1 else ""
     points = []
     if parsed.kind == "lightcurve":
         target = next(s for s, role, _ in links if role == ProductSource.Role.TARGET)
         lc = parsed.lightcurve
         fracexp = lc.fracexp if lc.fracexp is not None else np.ones_like(lc.rate)
-        for t, half, rate, err, frac in zip(lc.time_ijd, lc.half_width_d, lc.rate, lc.error,
-                                            fracexp, strict=True):
+        for t, half, rate, err, frac in zip(
+            lc.time_ijd, lc.half_width_d, lc.rate, lc.error, fracexp, strict=True
+        ):
             if not (np.isfinite(t) and np.isfinite(rate) and np.isfinite(err)):
                 continue
-            points.append(FluxPoint(
-                source=target, t_start_ijd=float(t - half), t_stop_ijd=float(t + half),
-                flux=float(rate), flux_error=float(err),
-                significance=float(rate / err) if err > 0 else None,
-                exposure_s=float(2 * half * 86400 * (frac if np.isfinite(frac) else 1)),
-                scw_id=scw, **common))
+            points.append(
+                FluxPoint(
+                    source=target,
+                    t_start_ijd=float(t - half),
+                    t_stop_ijd=float(t + half),
+                    flux=float(rate),
+                    flux_error=float(err),
+                    significance=float(rate / err) if err > 0 else None,
+                    exposure_s=float(2 * half * 86400 * (frac if np.isfinite(frac) else 1)),
+                    scw_id=scw,
+                    **common,
+                )
+            )
     elif parsed.kind == "image" and parsed.t_start_ijd is not None:
         radius = linking.match_radius_deg(product.instrument)
         for source, role, _ in links:
@@ -482,17 +614,34 @@ def _flux_points(parsed: ParsedProduct, product: Product, links, row_sources,
             measured = measure_at(parsed.image, source.ra_deg, source.dec_deg, radius)
             if measured is None or measured["flux"] is None:
                 continue
-            points.append(FluxPoint(
-                source=source, t_start_ijd=parsed.t_start_ijd, t_stop_ijd=parsed.t_stop_ijd,
-                flux=measured["flux"], flux_error=measured["flux_error"],
-                significance=measured["significance"], exposure_s=parsed.exposure_s,
-                is_upper_limit=measured["significance"] < threshold, scw_id=scw, **common))
+            points.append(
+                FluxPoint(
+                    source=source,
+                    t_start_ijd=parsed.t_start_ijd,
+                    t_stop_ijd=parsed.t_stop_ijd,
+                    flux=measured["flux"],
+                    flux_error=measured["flux_error"],
+                    significance=measured["significance"],
+                    exposure_s=parsed.exposure_s,
+                    is_upper_limit=measured["significance"] < threshold,
+                    scw_id=scw,
+                    **common,
+                )
+            )
     elif parsed.kind == "catalog" and parsed.t_start_ijd is not None:
         for row, source in zip(parsed.detected, row_sources, strict=True):
             if row.flux is None:
                 continue
-            points.append(FluxPoint(
-                source=source, t_start_ijd=parsed.t_start_ijd, t_stop_ijd=parsed.t_stop_ijd,
-                flux=row.flux, flux_error=row.flux_error, significance=row.significance,
-                scw_id=scw, **common))
+            points.append(
+                FluxPoint(
+                    source=source,
+                    t_start_ijd=parsed.t_start_ijd,
+                    t_stop_ijd=parsed.t_stop_ijd,
+                    flux=row.flux,
+                    flux_error=row.flux_error,
+                    significance=row.significance,
+                    scw_id=scw,
+                    **common,
+                )
+            )
     return points

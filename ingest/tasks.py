@@ -42,25 +42,31 @@ def ingest_job(self, job_id: int) -> dict:
         return {"state": "missing"}
     if job.state == IngestJob.State.DONE:
         return {"state": job.state, "products": [str(p.uuid) for p in job.products.all()]}
-    IngestJob.objects.filter(pk=job.pk).update(state=IngestJob.State.RUNNING,
-                                               attempts=job.attempts + 1)
-    files = [InputFile(Path(f["path"]), f.get("role", "data"), f.get("original_name", ""))
-             for f in job.staged_files]
+    IngestJob.objects.filter(pk=job.pk).update(
+        state=IngestJob.State.RUNNING, attempts=job.attempts + 1
+    )
+    files = [
+        InputFile(Path(f["path"]), f.get("role", "data"), f.get("original_name", ""))
+        for f in job.staged_files
+    ]
     data_files = [f for f in files if f.role == "data"]
     attachments = [f for f in files if f.role != "data"]
-    options = IngestOptions(**{**job.options, "attachments": attachments,
-                               "submitted_by": job.submitted_by})
+    options = IngestOptions.from_json(
+        job.options, attachments=attachments, submitted_by=job.submitted_by
+    )
     report = ingest_files(data_files, options)
     job.products.add(*[o.product for o in report.outcomes])
     if report.rejected or not report.outcomes:
         job.state = IngestJob.State.FAILED
         job.message = "; ".join(f"{name}: {reason}" for name, reason in report.rejected) or (
-            "no product found in the files")
+            "no product found in the files"
+        )
     else:
         job.state = IngestJob.State.DONE
         job.message = "; ".join(
             f"{o.product.uuid} {'created' if o.created else 'already present'}"
-            for o in report.outcomes)
+            for o in report.outcomes
+        )
     job.save(update_fields=["state", "message", "updated"])
     _discard_staging(files)
     return {"state": job.state, "products": [str(o.product.uuid) for o in report.outcomes]}

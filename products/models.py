@@ -75,6 +75,9 @@ class Revolution(models.Model):
     def __str__(self) -> str:
         return f"Revolution {self.number}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("pages:revolution", args=[self.number])
+
     @classmethod
     def for_number(cls, number: int) -> Revolution:
         """The revolution row, created from the timeline when it does not exist yet."""
@@ -86,9 +89,6 @@ class Revolution(models.Model):
             },
         )
         return rev
-
-    def get_absolute_url(self) -> str:
-        return reverse("pages:revolution", args=[self.number])
 
 
 class Observation(PositionedModel):
@@ -215,7 +215,9 @@ class Product(PositionedModel):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
     )
     content_key = models.CharField(
-        max_length=64, unique=True, editable=False,
+        max_length=64,
+        unique=True,
+        editable=False,
         help_text="SHA-256 over the kind and the SHA-256 of every data file: the identity.",
     )
     status = models.CharField(
@@ -230,7 +232,10 @@ class Product(PositionedModel):
     metadata = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="products")
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="submitted_products",
     )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -290,6 +295,9 @@ class ProductSource(models.Model):
         ]
         indexes = [models.Index(fields=["source", "product"])]
 
+    def __str__(self) -> str:
+        return f"{self.source} ({self.role}) in {self.product}"
+
 
 def product_file_path(instance: ProductFile, filename: str) -> str:
     # Content-addressed: the name is the SHA-256 and an extension chosen from the content.
@@ -318,7 +326,9 @@ class ProductFile(models.Model):
     class Meta:
         ordering = ["product", "role", "original_name"]
         constraints = [
-            models.UniqueConstraint(fields=["product", "role", "sha256"], name="unique_product_file")
+            models.UniqueConstraint(
+                fields=["product", "role", "sha256"], name="unique_product_file"
+            )
         ]
 
     def __str__(self) -> str:
@@ -362,9 +372,7 @@ class FluxPoint(models.Model):
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="flux_points")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT)
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="flux_points")
-    observation = models.ForeignKey(
-        Observation, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    observation = models.ForeignKey(Observation, null=True, blank=True, on_delete=models.SET_NULL)
     e_min_kev = models.FloatField(null=True, blank=True)
     e_max_kev = models.FloatField(null=True, blank=True)
     t_start_ijd = models.FloatField()

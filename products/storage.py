@@ -4,6 +4,7 @@ products use it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -25,8 +26,9 @@ def storage_name(sha256: str, extension: str) -> str:
     return f"products/{sha256[:2]}/{sha256[2:4]}/{sha256}{extension}"
 
 
-def store(sha256: str, extension: str, *, path: Path | None = None, content: bytes | None = None
-          ) -> tuple[str, bool]:
+def store(
+    sha256: str, extension: str, *, path: Path | None = None, content: bytes | None = None
+) -> tuple[str, bool]:
     """Store the file once; returns (storage name, whether it was written now)."""
     name = storage_name(sha256, extension)
     if default_storage.exists(name):
@@ -46,10 +48,8 @@ def store(sha256: str, extension: str, *, path: Path | None = None, content: byt
 def remove(names: list[str]) -> None:
     """Delete stored files (used to undo the writes of a failed ingest)."""
     for name in names:
-        try:
+        with contextlib.suppress(OSError):
             default_storage.delete(name)
-        except OSError:
-            pass
 
 
 def verify(name: str, sha256: str) -> bool:

@@ -89,9 +89,7 @@ def revolution_of(t: Time) -> int:
     table = revolution_table()
     mjd = _as_utc_mjd(t)
     if mjd < table.start_mjd_utc[0]:
-        raise TimeConversionError(
-            f"{t.utc.isot} is before revolution 1 (2002-10-17T05:47:25 UTC)"
-        )
+        raise TimeConversionError(f"{t.utc.isot} is before revolution 1 (2002-10-17T05:47:25 UTC)")
     if mjd < table.start_mjd_utc[-1]:
         # Compare at millisecond resolution so that a start maps to its own revolution.
         idx = int(np.searchsorted(table.start_mjd_utc, mjd + 1e-8, side="right")) - 1
@@ -129,7 +127,9 @@ def parse_time(value: str | float | int, fmt: str) -> Time:
     """Read a user's time in one of ``TIME_FORMATS``; a revolution number gives its start."""
     fmt = (fmt or "").lower()
     if fmt not in TIME_FORMATS:
-        raise TimeConversionError(f"unknown time format {fmt!r}; use one of {', '.join(TIME_FORMATS)}")
+        raise TimeConversionError(
+            f"unknown time format {fmt!r}; use one of {', '.join(TIME_FORMATS)}"
+        )
     text = str(value).strip()
     if fmt == "isot":
         if not _ISOT.match(text):
@@ -194,7 +194,9 @@ class ScwId:
             raise ValueError(f"{text!r}: revolution 0000 does not exist")
         if kind not in "01":
             raise ValueError(f"{text!r}: the type digit must be 0 (pointing) or 1 (slew)")
-        return cls(int(rev), int(pointing), int(sub), int(kind), None if version is None else int(version))
+        return cls(
+            int(rev), int(pointing), int(sub), int(kind), None if version is None else int(version)
+        )
 
     @property
     def base(self) -> str:

@@ -78,7 +78,9 @@ else
 fi
 
 step "Serving the Gallery at http://127.0.0.1:$PORT (Ctrl-C stops the server and the worker)"
-# In the background and waited for, so that the traps run at once on Ctrl-C or a TERM.
-python manage.py runserver "127.0.0.1:$PORT" &
+# --insecure: serve static/ live although DEBUG is off (the default), as collectstatic and
+# whitenoise do in production. In the background and waited for, so that the traps run at
+# once on Ctrl-C or a TERM.
+python manage.py runserver --insecure "127.0.0.1:$PORT" &
 server_pid=$!
 wait "$server_pid"

@@ -70,18 +70,28 @@ choose_services() {
         fi
     fi
 
-    if [ ${#missing[@]} -gt 0 ] && [ "${GALLERY_REQUIRE_SERVICES:-}" = 1 ]; then
-        echo "GALLERY_REQUIRE_SERVICES=1 but ${missing[*]} not reachable at 127.0.0.1." >&2
-        exit 1
-    fi
     local what
     what=$(IFS=/; echo "${missing[*]}")
-    case "$what" in
-        "") step "Tests run on ${DATABASE_URL%%://*} and the ${CELERY_BROKER_URL%%://*} broker" ;;
-        PostgreSQL/Redis) step "PostgreSQL/Redis not reachable: tests run on SQLite and the embedded broker" ;;
-        PostgreSQL) step "PostgreSQL not reachable: tests run on SQLite and Redis" ;;
-        Redis) step "Redis not reachable: tests run on PostgreSQL and the embedded broker" ;;
+    if [ -n "$what" ] && [ "${GALLERY_REQUIRE_SERVICES:-}" = 1 ]; then
+        echo "GALLERY_REQUIRE_SERVICES=1 but $what not reachable at 127.0.0.1: no fallback." >&2
+        exit 1
+    fi
+    local database=SQLite broker="the embedded broker"
+    case "${DATABASE_URL:-}" in
+        "") ;;
+        postgres*) database=PostgreSQL ;;
+        *) database=${DATABASE_URL%%:*} ;;
     esac
+    case "${CELERY_BROKER_URL:-}" in
+        "" | filesystem*) ;;
+        redis*) broker=Redis ;;
+        *) broker=${CELERY_BROKER_URL%%:*} ;;
+    esac
+    if [ -n "$what" ]; then
+        step "$what not reachable: tests run on $database and $broker"
+    else
+        step "Tests run on $database and $broker"
+    fi
 }
 
 ensure_venv

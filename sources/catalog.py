@@ -18,7 +18,6 @@ import gzip
 import json
 import math
 import re
-import unicodedata
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -167,13 +166,15 @@ def _has_catalogue_columns(colnames: Iterable[str]) -> bool:
 
 def _read_fits_table(path: str | Path) -> Table:
     # The first table HDU with a name and a position: HDU 1 in ISDC and MMODA files.
-    with fits.open(path, memmap=False) as hdul:
-        for index, hdu in enumerate(hdul):
-            if isinstance(hdu, fits.BinTableHDU | fits.TableHDU) and _has_catalogue_columns(
-                hdu.columns.names
-            ):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", u.UnitsWarning)
+    with warnings.catch_warnings():
+        # Damaged files are reported by the exception that follows, not by warnings.
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        warnings.simplefilter("ignore", u.UnitsWarning)
+        with fits.open(path, memmap=False) as hdul:
+            for index, hdu in enumerate(hdul):
+                if isinstance(hdu, fits.BinTableHDU | fits.TableHDU) and _has_catalogue_columns(
+                    hdu.columns.names
+                ):
                     return Table.read(hdul, hdu=index)
     raise CatalogImportError(f"{path}: no FITS table with name, RA and Dec columns")
 
@@ -274,17 +275,15 @@ def _angle_unit(table: Table, column: str, default):
 
 def _check_name(name: str, what: str) -> str:
     cleaned = validate_source_name(name)
-    if any(unicodedata.category(c) == "Cc" for c in cleaned):
-        raise ValueError(f"the {what} {cleaned[:40]!r} holds control characters")
-    key = normalize_name(cleaned)
-    if len(key) > SourceName._meta.get_field("normalized").max_length:
+    # NFKC can lengthen a name ("\ufb03" is "ffi"): the search key has to fit its column too.
+    if len(normalize_name(cleaned)) > SourceName._meta.get_field("normalized").max_length:
         raise ValueError(f"the {what} {cleaned[:40]!r} is too long once normalised")
     return cleaned
 
 
 def _class_code(value, class_map: dict[str, str], known: dict[str, str]) -> str:
     """A SourceClass code from a class cell: mapped, or a known code, or "" (numeric, unmapped)."""
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -440,9 +439,7 @@ def read_catalog(
         raise CatalogImportError(f"{path}: no such file")
     fmt = (fmt or sniff_format(path)).lower()
     table = read_table(path, fmt)
-    if not len(table):
-        return fmt, [], 0
-    columns = _columns(path, table, class_map)
+    columns = _columns(path, table, class_map)  # even an empty table must be a catalogue
     entries, skipped = [], 0
     for index in range(len(table)):
         raw_name = _text(_cell(table, columns.name, index))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.text import slugify
 from simple_history.models import HistoricalRecords
@@ -25,14 +26,14 @@ class PositionedModel(models.Model):
     class Meta:
         abstract = True
 
-    def set_position(self, ra_deg: float | None, dec_deg: float | None) -> None:
-        for field, value in position_fields(ra_deg, dec_deg).items():
-            setattr(self, field, value)
-
     def save(self, *args, **kwargs):
         # Keep the derived columns in step with RA/Dec, whoever edited them (the admin too).
         self.set_position(self.ra_deg, self.dec_deg)
         super().save(*args, **kwargs)
+
+    def set_position(self, ra_deg: float | None, dec_deg: float | None) -> None:
+        for field, value in position_fields(ra_deg, dec_deg).items():
+            setattr(self, field, value)
 
 
 class SourceClass(models.Model):
@@ -59,7 +60,9 @@ class SourceClass(models.Model):
         """This class's code and those of all classes below it."""
         codes, frontier = [self.code], [self.pk]
         while frontier:
-            children = list(SourceClass.objects.filter(parent__in=frontier).values_list("pk", "code"))
+            children = list(
+                SourceClass.objects.filter(parent__in=frontier).values_list("pk", "code")
+            )
             frontier = [pk for pk, _ in children]
             codes += [code for _, code in children]
         return codes
@@ -93,7 +96,11 @@ class Source(PositionedModel):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=120, unique=True)
     object_class = models.ForeignKey(
-        SourceClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="sources",
+        SourceClass,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sources",
         verbose_name="class",
     )
     error_radius_arcmin = models.FloatField(null=True, blank=True)
@@ -105,7 +112,11 @@ class Source(PositionedModel):
     )
     description = models.TextField(blank=True)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_sources",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_sources",
         help_text="Set when this source was merged into another; its URL redirects there.",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -122,6 +133,14 @@ class Source(PositionedModel):
 
     def save(self, *args, **kwargs):
         self.name = clean_display_name(self.name)
+        taken = SourceName.objects.filter(normalized=normalize_name(self.name))
+        if self.pk:
+            taken = taken.exclude(source_id=self.pk)
+        if taken.exists():
+            # Never take a name away from another source silently.
+            raise ValidationError(
+                {"name": f"{self.name!r} already names {taken.first().source.name!r}"}
+            )
         if not self.slug:
             self.slug = unique_slug(self.name)
         super().save(*args, **kwargs)

@@ -40,3 +40,44 @@ def _private_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.GALLERY_STAGING_DIR = tmp_path / "staging"
     return settings.MEDIA_ROOT
+
+
+def services_or_skip() -> None:
+    """Integration tests need PostgreSQL and Redis. Where they are absent the tests skip with
+    one line, unless GALLERY_REQUIRE_SERVICES=1 (CI), where their absence is a failure."""
+    import os
+
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    broker = settings.CELERY_BROKER_URL
+    missing = []
+    if "postgresql" not in engine:
+        missing.append("PostgreSQL (DATABASE_URL)")
+    if not broker.startswith("redis"):
+        missing.append("Redis (CELERY_BROKER_URL)")
+    if missing:
+        message = "integration test needs " + " and ".join(missing)
+        if os.environ.get("GALLERY_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db):
+    """A real Celery worker (threads, in this process) consuming from the configured broker."""
+    services_or_skip()
+    from celery.contrib.testing.worker import start_worker
+
+    from gallery.celery import app
+
+    app.loader.import_default_modules()
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker

@@ -80,3 +80,12 @@ def test_env_example_sets_what_production_needs():
         "MEDIA_ROOT",
         "POSTGRES_PASSWORD",
     } <= names
+
+
+def test_dockerfile_builds_a_non_root_python_311_image():
+    lines = (PROJECT_DIR / "Dockerfile").read_text().splitlines()
+    instructions = [line.split(None, 1) for line in lines if line and not line.startswith("#")]
+    assert ["FROM", "python:3.11-slim"] in instructions
+    users = [args for word, *args in instructions if word == "USER"]
+    assert users and users[-1] != ["root"]
+    assert any("collectstatic" in line for line in lines if line.startswith("RUN"))

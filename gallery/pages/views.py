@@ -36,8 +36,9 @@ def search(request):
         exact = Source.objects.active().named(text).first()
         if exact is not None:
             return redirect(exact)
-        sources = list(Source.objects.active().name_contains(text).select_related(
-            "object_class")[:50])
+        sources = list(
+            Source.objects.active().name_contains(text).select_related("object_class")[:50]
+        )
     return render(request, "pages/search.html", {"q": text, "sources": sources})
 
 
@@ -46,19 +47,24 @@ def product_detail(request, uuid):
     product = selectors.product_for(request.user, uuid)
     if product is None:
         raise Http404("No such product, or it is not visible to you.")
-    links = sorted(product.source_links.all(),
-                   key=lambda link: (link.role != ProductSource.Role.TARGET,
-                                     link.role != ProductSource.Role.DETECTED,
-                                     -(link.significance or 0)))
-    files = [f for f in product.files.all()]
+    links = sorted(
+        product.source_links.all(),
+        key=lambda link: (
+            link.role != ProductSource.Role.TARGET,
+            link.role != ProductSource.Role.DETECTED,
+            -(link.significance or 0),
+        ),
+    )
+    files = list(product.files.all())
     context = {
         "product": product,
         "links": links,
         "files": files,
         "preview": next((f for f in files if f.role == "preview"), None),
         "fits": list(product.fits.all()),
-        "versions": selectors.visible_products(request.user).filter(
-            series_key=product.series_key).order_by("-version"),
+        "versions": selectors.visible_products(request.user)
+        .filter(series_key=product.series_key)
+        .order_by("-version"),
         "detected": product.metadata.get("detected_sources", []),
     }
     return render(request, "pages/product.html", context)
@@ -66,15 +72,18 @@ def product_detail(request, uuid):
 
 @require_GET
 def source_detail(request, slug):
-    source = get_object_or_404(Source.objects.select_related("object_class", "merged_into"),
-                               slug=slug)
+    source = get_object_or_404(
+        Source.objects.select_related("object_class", "merged_into"), slug=slug
+    )
     if source.merged_into_id:
         return redirect(source.merged_into, permanent=True)
     products = selectors.products_of_source(source, request.user).with_related()
-    by_group = (products.values("instrument__name", "kind__name").annotate(n=Count("pk"))
-                .order_by("instrument__name", "kind__name"))
-    page = Paginator(products.order_by("-time_start", "-pk"), 50).get_page(
-        request.GET.get("page"))
+    by_group = (
+        products.values("instrument__name", "kind__name")
+        .annotate(n=Count("pk"))
+        .order_by("instrument__name", "kind__name")
+    )
+    page = Paginator(products.order_by("-time_start", "-pk"), 50).get_page(request.GET.get("page"))
     context = {
         "source": source,
         "aliases": source.aliases,
@@ -93,8 +102,9 @@ def revolution_detail(request, number):
             raise Http404("No such revolution.")
         revolution = Revolution.for_number(number)
     products = selectors.products_of_revolution(number, request.user).with_related()
-    page = Paginator(products.order_by("kind__name", "instrument__name", "title"), 100)\
-        .get_page(request.GET.get("page"))
+    page = Paginator(products.order_by("kind__name", "instrument__name", "title"), 100).get_page(
+        request.GET.get("page")
+    )
     context = {
         "revolution": revolution,
         "page": page,
@@ -112,9 +122,12 @@ def download(request, uuid, file_id, name=None):
         raise Http404("No such file, or it is not visible to you.")
     handle = stored.file.open("rb")
     inline = stored.role == "preview"
-    response = FileResponse(handle, as_attachment=not inline, filename=stored.download_name,
-                            content_type=stored.content_type
-                            or mimetypes.guess_type(stored.download_name)[0])
+    response = FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=stored.download_name,
+        content_type=stored.content_type or mimetypes.guess_type(stored.download_name)[0],
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -124,30 +124,40 @@ def plan_products(files: list[InputFile]) -> tuple[list[list[FileInfo]], list[tu
             groups.append([info])
             continue
         following = []
-        for later in usable[index + 1:]:
+        for later in usable[index + 1 :]:
             if later.kind == "pha":
                 break
             if later.kind in ("rmf", "arf"):
                 following.append(later)
         rmf = _pick(info, "rmf", info.respfile, following, responses, used_responses)
         if rmf is None:
-            rejected.append((info.original_name,
-                             "spectrum without response: give its RMF (and ARF) with it"))
+            rejected.append(
+                (info.original_name, "spectrum without response: give its RMF (and ARF) with it")
+            )
             continue
         arf = _pick(info, "arf", info.ancrfile, following, responses, used_responses, rmf=rmf)
         used_responses.update(id(x) for x in (rmf, arf) if x is not None)
         groups.append([info, rmf] + ([arf] if arf is not None else []))
     for resp in responses:
         if id(resp) not in used_responses:
-            rejected.append((resp.original_name,
-                             f"response file ({resp.kind.upper()}) given without a spectrum "
-                             "that uses it"))
+            rejected.append(
+                (
+                    resp.original_name,
+                    f"response file ({resp.kind.upper()}) given without a spectrum that uses it",
+                )
+            )
     return groups, rejected
 
 
-def _pick(pha: FileInfo, kind: str, named: str | None, following: list[FileInfo],
-          responses: list[FileInfo], used: set[int], rmf: FileInfo | None = None
-          ) -> FileInfo | None:
+def _pick(
+    pha: FileInfo,
+    kind: str,
+    named: str | None,
+    following: list[FileInfo],
+    responses: list[FileInfo],
+    used: set[int],
+    rmf: FileInfo | None = None,
+) -> FileInfo | None:
     def compatible(resp: FileInfo) -> bool:
         if resp.kind != kind:
             return False
@@ -211,10 +221,16 @@ def _require_instrument(code: str | None) -> str:
 
 def _image_product(facts: dict, files: list[InputFile]) -> ParsedProduct:
     parsed = ParsedProduct(
-        kind="image", instrument=_require_instrument(facts["instrument"]), files=files,
-        e_min_kev=facts["e_min_kev"], e_max_kev=facts["e_max_kev"],
-        ra_deg=facts["ra_deg"], dec_deg=facts["dec_deg"], detected=facts["peaks"],
-        image=facts["image"], notes=facts["notes"],
+        kind="image",
+        instrument=_require_instrument(facts["instrument"]),
+        files=files,
+        e_min_kev=facts["e_min_kev"],
+        e_max_kev=facts["e_max_kev"],
+        ra_deg=facts["ra_deg"],
+        dec_deg=facts["dec_deg"],
+        detected=facts["peaks"],
+        image=facts["image"],
+        notes=facts["notes"],
     )
     return _common(parsed, facts["headers"])
 
@@ -223,10 +239,16 @@ def _lightcurve_product(facts: dict, files: list[InputFile]) -> ParsedProduct:
     hdrs = facts["headers"]
     ra, dec = headers.position(hdrs)
     parsed = ParsedProduct(
-        kind="lightcurve", instrument=_require_instrument(headers.instrument_code(hdrs)),
-        files=files, source_name=headers.source_name(hdrs), ra_deg=ra, dec_deg=dec,
-        t_start_ijd=facts["t_start_ijd"], t_stop_ijd=facts["t_stop_ijd"],
-        lightcurve=facts["lightcurve"], notes=facts["notes"],
+        kind="lightcurve",
+        instrument=_require_instrument(headers.instrument_code(hdrs)),
+        files=files,
+        source_name=headers.source_name(hdrs),
+        ra_deg=ra,
+        dec_deg=dec,
+        t_start_ijd=facts["t_start_ijd"],
+        t_stop_ijd=facts["t_stop_ijd"],
+        lightcurve=facts["lightcurve"],
+        notes=facts["notes"],
     )
     parsed.e_min_kev, parsed.e_max_kev = _band(hdrs)
     parsed = _common(parsed, hdrs)
@@ -251,9 +273,15 @@ def _catalog_product(facts: dict, files: list[InputFile]) -> ParsedProduct:
             ra = float(np.degrees(np.arctan2(vec[1], vec[0])) % 360)
             dec = float(np.degrees(np.arcsin(np.clip(vec[2], -1, 1))))
     parsed = ParsedProduct(
-        kind="catalog", instrument=_require_instrument(facts["instrument"]), files=files,
-        detected=sources, ra_deg=ra, dec_deg=dec, notes=facts["notes"],
-        e_min_kev=facts["e_min_kev"], e_max_kev=facts["e_max_kev"],
+        kind="catalog",
+        instrument=_require_instrument(facts["instrument"]),
+        files=files,
+        detected=sources,
+        ra_deg=ra,
+        dec_deg=dec,
+        notes=facts["notes"],
+        e_min_kev=facts["e_min_kev"],
+        e_max_kev=facts["e_max_kev"],
     )
     parsed = _common(parsed, facts["headers"])
     parsed.facts["catalog_flavour"] = facts["flavour"]
@@ -276,8 +304,14 @@ def _read_spectrum(group: list[FileInfo], files: list[InputFile]) -> ParsedProdu
         instrument = _require_instrument(headers.instrument_code(hdrs))
     good = data.quality == 0
     parsed = ParsedProduct(
-        kind="spectrum", instrument=instrument, files=files, source_name=name,
-        ra_deg=ra, dec_deg=dec, spectrum=data, exposure_s=data.exposure_s,
+        kind="spectrum",
+        instrument=instrument,
+        files=files,
+        source_name=name,
+        ra_deg=ra,
+        dec_deg=dec,
+        spectrum=data,
+        exposure_s=data.exposure_s,
         e_min_kev=round(float(data.e_min[good].min()), 3),
         e_max_kev=round(float(data.e_max[good].max()), 3),
     )

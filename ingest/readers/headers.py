@@ -18,10 +18,18 @@ _PLACEHOLDERS = {"real", "integer", "string", "utc_format", "obt_format", "none"
 
 # INSTRUME / DETNAM values and EXTNAME prefixes → instrument code.
 _INSTRUMENTS = {
-    "ISGRI": "isgri", "IBIS": "isgri", "ISGR": "isgri",
-    "JMX1": "jemx1", "JEMX1": "jemx1", "JEM-X1": "jemx1",
-    "JMX2": "jemx2", "JEMX2": "jemx2", "JEM-X2": "jemx2",
-    "SPI-ACS": "spi_acs", "SPIACS": "spi_acs", "ACS": "spi_acs",
+    "ISGRI": "isgri",
+    "IBIS": "isgri",
+    "ISGR": "isgri",
+    "JMX1": "jemx1",
+    "JEMX1": "jemx1",
+    "JEM-X1": "jemx1",
+    "JMX2": "jemx2",
+    "JEMX2": "jemx2",
+    "JEM-X2": "jemx2",
+    "SPI-ACS": "spi_acs",
+    "SPIACS": "spi_acs",
+    "ACS": "spi_acs",
 }
 
 
@@ -57,8 +65,9 @@ def instrument_code(headers: list[fits.Header]) -> str | None:
     for header in headers:
         for key in ("DETNAM", "INSTRUME"):
             value = (text(header, key) or "").upper()
-            if value in _INSTRUMENTS and not (key == "INSTRUME" and value == "IBIS"
-                                               and text(header, "DETNAM") == "PICSIT"):
+            if value in _INSTRUMENTS and not (
+                key == "INSTRUME" and value == "IBIS" and text(header, "DETNAM") == "PICSIT"
+            ):
                 return _INSTRUMENTS[value]
         prefix = (text(header, "EXTNAME") or "").split("-")[0].upper()
         if prefix in _INSTRUMENTS:
@@ -98,8 +107,9 @@ def _utc_to_ijd(value: str | None) -> float | None:
         return None
 
 
-def revolutions(headers: list[fits.Header], t_start: float | None, t_stop: float | None
-                ) -> list[int]:
+def revolutions(
+    headers: list[fits.Header], t_start: float | None, t_stop: float | None
+) -> list[int]:
     """REVOL (or the revolution of SWID) where given; else those the time range covers."""
     for header in headers:
         rev = number(header, "REVOL")
@@ -142,8 +152,12 @@ def position(headers: list[fits.Header]) -> tuple[float | None, float | None]:
 
 # Dated OSA software configurations → release (best effort; the raw label is kept too).
 _OSA_RELEASES = [
-    ("2021-08-01", "11.2"), ("2020-09-01", "11.1"), ("2018-10-01", "11.0"),
-    ("2015-01-01", "10.2"), ("2014-01-01", "10.1"), ("2012-10-01", "10.0"),
+    ("2021-08-01", "11.2"),
+    ("2020-09-01", "11.1"),
+    ("2018-10-01", "11.0"),
+    ("2015-01-01", "10.2"),
+    ("2014-01-01", "10.1"),
+    ("2012-10-01", "10.0"),
 ]
 
 
@@ -174,12 +188,29 @@ def exposure(headers: list[fits.Header]) -> float | None:
 
 def facts(header: fits.Header) -> dict[str, Any]:
     """A few header values worth keeping with the product, JSON-safe."""
-    keep = ("EXTNAME", "INSTRUME", "DETNAM", "CREATOR", "CONFIGUR", "DATE-OBS", "DATE-END",
-            "TSTART", "TSTOP", "REVOL", "SWID", "SOURCEID", "ONTIME", "TELAPSE")
+    keep = (
+        "EXTNAME",
+        "INSTRUME",
+        "DETNAM",
+        "CREATOR",
+        "CONFIGUR",
+        "DATE-OBS",
+        "DATE-END",
+        "TSTART",
+        "TSTOP",
+        "REVOL",
+        "SWID",
+        "SOURCEID",
+        "ONTIME",
+        "TELAPSE",
+    )
     out = {}
     for key in keep:
         value = header.get(key)
-        if value is not None and not isinstance(value, bool) and str(value).strip().lower() \
-                not in _PLACEHOLDERS:
+        if (
+            value is not None
+            and not isinstance(value, bool)
+            and str(value).strip().lower() not in _PLACEHOLDERS
+        ):
             out[key] = value if isinstance(value, int | float) else str(value)[:200]
     return out

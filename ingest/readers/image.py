@@ -133,14 +133,21 @@ def _band(header: fits.Header, hdul: fits.HDUList) -> tuple[float | None, float 
 
 
 def image_wcs(image: ImageData) -> WCS:
-    wcs = _celestial_wcs(image.header)
-    if wcs is None:
-        raise IngestError("the image has no celestial WCS")
-    return wcs.celestial
+    """The image's celestial WCS, built once per image (building one parses the header)."""
+    cached = getattr(image, "_wcs", None)
+    if cached is None:
+        wcs = _celestial_wcs(image.header)
+        if wcs is None:
+            raise IngestError("the image has no celestial WCS")
+        cached = image._wcs = wcs.celestial
+    return cached
 
 
 def pixel_scale_deg(image: ImageData) -> float:
-    return float(np.mean(proj_plane_pixel_scales(image_wcs(image))))
+    cached = getattr(image, "_pixel_scale", None)
+    if cached is None:
+        cached = image._pixel_scale = float(np.mean(proj_plane_pixel_scales(image_wcs(image))))
+    return cached
 
 
 def find_peaks(image: ImageData, threshold: float, max_peaks: int = 200) -> list[DetectedSource]:
@@ -169,17 +176,20 @@ def find_peaks(image: ImageData, threshold: float, max_peaks: int = 200) -> list
             flux = float(image.intensity[y, x])
             if image.variance is not None and image.variance[y, x] > 0:
                 error = float(np.sqrt(image.variance[y, x]))
-        peaks.append(DetectedSource(
-            name=None, ra_deg=float(ra) % 360.0, dec_deg=float(dec),
-            significance=float(sig[y, x]),
-            flux=flux if flux is not None and np.isfinite(flux) else None,
-            flux_error=error,
-        ))
+        peaks.append(
+            DetectedSource(
+                name=None,
+                ra_deg=float(ra) % 360.0,
+                dec_deg=float(dec),
+                significance=float(sig[y, x]),
+                flux=flux if flux is not None and np.isfinite(flux) else None,
+                flux_error=error,
+            )
+        )
     return peaks
 
 
-def measure_at(image: ImageData, ra_deg: float, dec_deg: float, radius_deg: float
-               ) -> dict | None:
+def measure_at(image: ImageData, ra_deg: float, dec_deg: float, radius_deg: float) -> dict | None:
     """Peak significance (and intensity there) within ``radius_deg`` of a position, or None
     when the position lies outside the map or where it has no data."""
     wcs = image_wcs(image)

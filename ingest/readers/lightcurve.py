@@ -17,8 +17,10 @@ def find_lightcurve_hdu(hdul: fits.HDUList) -> fits.BinTableHDU | None:
         extname = (h.text(hdu.header, "EXTNAME") or "").upper()
         hduclas1 = (h.text(hdu.header, "HDUCLAS1") or "").upper()
         names = {n.upper() for n in hdu.columns.names}
-        if extname.endswith("-LCR") or hduclas1 == "LIGHTCURVE" or (
-            {"TIME", "RATE", "ERROR"} <= names and "CHANNEL" not in names
+        if (
+            extname.endswith("-LCR")
+            or hduclas1 == "LIGHTCURVE"
+            or ({"TIME", "RATE", "ERROR"} <= names and "CHANNEL" not in names)
         ):
             return hdu
     return None
@@ -58,8 +60,9 @@ def read_lightcurve(hdul: fits.HDUList) -> dict:
         half = np.asarray(data[names["XAX_E"]], dtype=float) * _time_scale_days(hdu, "XAX_E")
         width_from = "XAX_E"
     elif "TIMEDEL" in names:
-        half = np.asarray(data[names["TIMEDEL"]], dtype=float) * _time_scale_days(
-            hdu, "TIMEDEL") / 2
+        half = (
+            np.asarray(data[names["TIMEDEL"]], dtype=float) * _time_scale_days(hdu, "TIMEDEL") / 2
+        )
         width_from = "TIMEDEL column"
     elif h.number(hdu.header, "TIMEDEL") is not None:
         unit = (h.text(hdu.header, "TIMEUNIT") or "d").lower()
@@ -76,12 +79,18 @@ def read_lightcurve(hdul: fits.HDUList) -> dict:
     good = np.isfinite(time) & np.isfinite(rate) & np.isfinite(error) & (half >= 0)
     if not good.any():
         raise IngestError("every bin of the light curve is NaN")
-    if not (-1000 < np.nanmin(time[good]) and np.nanmax(time[good]) < 40000):
+    if not (np.nanmin(time[good]) > -1000 and np.nanmax(time[good]) < 40000):
         raise IngestError("light-curve times are not IJD (days since 2000-01-01 TT)")
     fracexp = np.asarray(data[names["FRACEXP"]], dtype=float) if "FRACEXP" in names else None
     background = np.asarray(data[names["BRATE"]], dtype=float) if "BRATE" in names else None
-    lc = LightCurveData(time_ijd=time, half_width_d=half, rate=rate, error=error,
-                        fracexp=fracexp, background=background)
+    lc = LightCurveData(
+        time_ijd=time,
+        half_width_d=half,
+        rate=rate,
+        error=error,
+        fracexp=fracexp,
+        background=background,
+    )
     t_start = float(np.min(time[good] - half[good]))
     t_stop = float(np.max(time[good] + half[good]))
     return {

@@ -123,12 +123,14 @@ def classify_spectral_hdul(hdul: fits.HDUList) -> str | None:
     """Kind of spectral file: ``'pha'``, ``'rmf'``, ``'arf'``, or None for anything else.
 
     A file with a response matrix is an RMF even when it also holds ARF extensions (the JEM-X
-    RMF does). Only headers and columns are read, never the file name.
+    RMF does). ``'pha'`` means a PHA type I table that ``find_spectrum_hdu`` returns (type II
+    files, several spectra in one table, are not spectra the Gallery can hold). Only headers
+    and columns are read, never the file name.
     """
     hdus = list(hdul)[1:]
     if any(_is_matrix_hdu(hdu) for hdu in hdus):
         return "rmf"
-    if any(_is_spectrum_hdu(hdu) for hdu in hdus):
+    if find_spectrum_hdu(hdul) is not None:
         return "pha"
     if any(_is_arf_hdu(hdu) for hdu in hdus):
         return "arf"
@@ -335,6 +337,9 @@ def read_response(
         if not ebounds_hdus:
             raise IngestError(f"{rmf_name}: the RMF has a matrix but no EBOUNDS table")
         matrix_hdu, ebounds_hdu = matrix_hdus[0], ebounds_hdus[0]
+        missing = {"ENERG_LO", "ENERG_HI"} - _columns(matrix_hdu)
+        if missing:
+            raise IngestError(f"{rmf_name}: matrix lacks column(s) {', '.join(sorted(missing))}")
 
         e_min = _float_column(ebounds_hdu, "E_MIN")
         e_max = _float_column(ebounds_hdu, "E_MAX")
@@ -352,7 +357,7 @@ def read_response(
             raise IngestError(f"{rmf_name}: EBOUNDS has channels with E_MAX <= E_MIN")
         if "CHANNEL" in _columns(ebounds_hdu):
             eb_channels = np.asarray(ebounds_hdu.data["CHANNEL"], dtype=np.int64)
-            order = np.argsort(eb_channels - eb_channels.min(), kind="stable")
+            order = np.argsort(eb_channels, kind="stable")
             e_min, e_max = e_min[order], e_max[order]
 
         energ_lo, energ_hi = _energy_grid(matrix_hdu, rmf_name)
@@ -382,6 +387,11 @@ def read_response(
             raise IngestError(
                 f"{arf_name}: the ARF's energy grid ({area.size} bins) does not match the "
                 f"RMF's ({energ_lo.size} bins)"
+            )
+        if not normalised and float(np.max(np.abs(area))) > _NORMALISED_ROW_SUM:
+            # An OSA 10 ARF with an OSA 11 RMF: the effective area would be counted twice.
+            raise IngestError(
+                f"{arf_name}: both the RMF and the ARF hold an effective area (mixed OSA versions?)"
             )
         rmf *= area[:, None]
     if not np.any(rmf > 0):

@@ -30,8 +30,9 @@ def ingest(*paths, **options) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = 0
     try:
-        call_command("ingest", *[str(p) for p in paths], "--no-progress", stdout=out,
-                     stderr=err, **options)
+        call_command(
+            "ingest", *[str(p) for p in paths], "--no-progress", stdout=out, stderr=err, **options
+        )
     except SystemExit as exc:
         code = exc.code
     return code, out.getvalue(), err.getvalue()
@@ -59,17 +60,23 @@ def test_crab_mosaic(catalogue):
         image = read_image(hdul, 7.0)["image"]
     with fits.open(shared_fixture("isgri/catalog_crab_field.fits")) as cat:
         rows = cat[1].data
-    on_map = [str(r["src_names"]).strip() for r in rows
-              if measure_at(image, float(r["ra"]), float(r["dec"]), 0.05) is not None]
+    on_map = [
+        str(r["src_names"]).strip()
+        for r in rows
+        if measure_at(image, float(r["ra"]), float(r["dec"]), 0.05) is not None
+    ]
     assert len(on_map) >= 10
     linked_names = {s.name for s in product.sources.all()} | {
-        a.name for s in product.sources.all() for a in s.names.all()}
+        a.name for s in product.sources.all() for a in s.names.all()
+    }
     missing = [n for n in on_map if n not in linked_names]
     assert not missing
     preview = product.files.get(role="preview")
     assert preview.file.open("rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    assert FluxPoint.objects.filter(product=product, source__name="Crab",
-                                    is_upper_limit=False).count() == 1
+    assert (
+        FluxPoint.objects.filter(product=product, source__name="Crab", is_upper_limit=False).count()
+        == 1
+    )
     assert product.uuid.hex[:8] in out.replace("-", "")
 
 
@@ -82,8 +89,9 @@ SPECTRA = [
 
 
 @pytest.mark.parametrize(("pha", "source", "instrument", "channels"), SPECTRA)
-def test_spectrum_with_responses_makes_one_product_with_a_fit(catalogue, pha, source,
-                                                              instrument, channels):
+def test_spectrum_with_responses_makes_one_product_with_a_fit(
+    catalogue, pha, source, instrument, channels
+):
     pha = shared_fixture(pha)
     stem = pha.name.replace(".fits.gz", "").replace(".fits", "")
     rmf = next(pha.parent.glob(stem + "_rmf.fits*"))
@@ -94,8 +102,7 @@ def test_spectrum_with_responses_makes_one_product_with_a_fit(catalogue, pha, so
     assert (product.kind.code, product.instrument.code) == ("spectrum", instrument)
     assert product.metadata["facts"].get("n_channels", channels) == channels
     assert [s.name for s in product.sources.all()] == [source]
-    assert sorted(product.files.values_list("role", flat=True)) == ["arf", "data", "preview",
-                                                                    "rmf"]
+    assert sorted(product.files.values_list("role", flat=True)) == ["arf", "data", "preview", "rmf"]
     fit = SpectralFit.objects.get(product=product, is_preferred=True)
     index = next(p for p in fit.parameters if "index" in p["name"].lower())
     assert 0.5 < index["value"] < 4 and index["error"] > 0
@@ -114,10 +121,12 @@ def test_rebinned_spectrum_without_a_name_takes_the_source_given(catalogue):
 
 
 def test_light_curves(catalogue):
-    code, _, err = ingest(shared_fixture("isgri/lc_OAO_1657-415.fits"),
-                          shared_fixture("jemx/lc_GRB221009A_jmx1.fits"),
-                          shared_fixture("jemx/lc_jmx1_96_bins.fits.gz"),
-                          shared_fixture("jemx/lc_jmx1_single_bin.fits.gz"))
+    code, _, err = ingest(
+        shared_fixture("isgri/lc_OAO_1657-415.fits"),
+        shared_fixture("jemx/lc_GRB221009A_jmx1.fits"),
+        shared_fixture("jemx/lc_jmx1_96_bins.fits.gz"),
+        shared_fixture("jemx/lc_jmx1_single_bin.fits.gz"),
+    )
     assert code == 0, err
     by_source = {p.sources.get().name: p for p in Product.objects.all()}
     oao = by_source["OAO 1657-415"]
@@ -134,11 +143,13 @@ def test_light_curves(catalogue):
 
 
 def test_catalogues(catalogue):
-    code, _, err = ingest(shared_fixture("isgri/catalog_crab_field.fits"),
-                          shared_fixture("jemx/catalog_jmx1.fits"),
-                          shared_fixture("jemx/sloc_res_jmx1_crab.fits.gz"),
-                          shared_fixture("catalogs/api_catalog_gx5-1.json"),
-                          shared_fixture("jemx/catalog_jmx1_empty.fits"))
+    code, _, err = ingest(
+        shared_fixture("isgri/catalog_crab_field.fits"),
+        shared_fixture("jemx/catalog_jmx1.fits"),
+        shared_fixture("jemx/sloc_res_jmx1_crab.fits.gz"),
+        shared_fixture("catalogs/api_catalog_gx5-1.json"),
+        shared_fixture("jemx/catalog_jmx1_empty.fits"),
+    )
     assert code == 0, err
     assert Product.objects.filter(kind__code="catalog").count() == 5
     crab_field = Product.objects.get(metadata__facts__n_rows=21)
@@ -150,11 +161,13 @@ def test_catalogues(catalogue):
 
 
 def test_images_of_every_flavour(catalogue):
-    code, _, err = ingest(shared_fixture("jemx/mosaic_jmx1_crab.fits.gz"),
-                          shared_fixture("isgri/significance_1E_1740.7-2942_25-40keV.fits.gz"),
-                          shared_fixture("isgri/significance_user_guide.fits"),
-                          shared_fixture("isgri/scw/isgri_sky_ima_1.fits.gz"),
-                          shared_fixture("isgri/scw/isgri_mosa_ima_1.fits.gz"))
+    code, _, err = ingest(
+        shared_fixture("jemx/mosaic_jmx1_crab.fits.gz"),
+        shared_fixture("isgri/significance_1E_1740.7-2942_25-40keV.fits.gz"),
+        shared_fixture("isgri/significance_user_guide.fits"),
+        shared_fixture("isgri/scw/isgri_sky_ima_1.fits.gz"),
+        shared_fixture("isgri/scw/isgri_mosa_ima_1.fits.gz"),
+    )
     assert code == 0, err
     jemx = Product.objects.get(instrument__code="jemx1")
     assert jemx.source_links.get(source__name="Crab").role == "detected"
@@ -167,26 +180,33 @@ def test_images_of_every_flavour(catalogue):
 
 
 def test_second_run_adds_nothing(catalogue, settings):
-    files = [shared_fixture("isgri/mosaic_crab_20-40keV.fits"),
-             shared_fixture("isgri/spectrum_3C_279_osa10.fits"),
-             shared_fixture("isgri/spectrum_3C_279_osa10_rmf.fits.gz"),
-             shared_fixture("isgri/spectrum_3C_279_osa10_arf.fits.gz"),
-             shared_fixture("isgri/lc_OAO_1657-415.fits"),
-             shared_fixture("isgri/catalog_crab_field.fits")]
+    files = [
+        shared_fixture("isgri/mosaic_crab_20-40keV.fits"),
+        shared_fixture("isgri/spectrum_3C_279_osa10.fits"),
+        shared_fixture("isgri/spectrum_3C_279_osa10_rmf.fits.gz"),
+        shared_fixture("isgri/spectrum_3C_279_osa10_arf.fits.gz"),
+        shared_fixture("isgri/lc_OAO_1657-415.fits"),
+        shared_fixture("isgri/catalog_crab_field.fits"),
+    ]
     code, out, err = ingest(*files)
     assert code == 0, err
-    counts = [m.objects.count() for m in (Product, ProductFile, FluxPoint, Source,
-                                          SpectralFit, ProductSource)]
+    counts = [
+        m.objects.count()
+        for m in (Product, ProductFile, FluxPoint, Source, SpectralFit, ProductSource)
+    ]
     stored = sorted(p.name for p in settings.MEDIA_ROOT.rglob("*") if p.is_file())
     code, out, err = ingest(*files)
     assert code == 0, err
     assert out.count("already present") == 4
-    assert [m.objects.count() for m in (Product, ProductFile, FluxPoint, Source,
-                                        SpectralFit, ProductSource)] == counts
+    assert [
+        m.objects.count()
+        for m in (Product, ProductFile, FluxPoint, Source, SpectralFit, ProductSource)
+    ] == counts
     assert sorted(p.name for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()) == stored
 
 
 # --- malformed input: one clear line, exit 1, nothing left behind ---------------------------
+
 
 def _truncated(tmp_path):
     data = shared_fixture("isgri/mosaic_crab_20-40keV.fits").read_bytes()
@@ -197,8 +217,14 @@ def _truncated(tmp_path):
 
 def _unknown_fits(tmp_path):
     path = tmp_path / "table.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(
-        [fits.Column(name="X", format="E", array=np.arange(3.0))])]).writeto(path)
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.BinTableHDU.from_columns(
+                [fits.Column(name="X", format="E", array=np.arange(3.0))]
+            ),
+        ]
+    ).writeto(path)
     return [path]
 
 
@@ -260,10 +286,10 @@ BAD_INPUTS = {
     "gzip of garbage": _gzip_of_garbage,
     "corrupt gzip": _corrupt_gzip,
     "FITS of no known kind": _unknown_fits,
-    "spectrum without response": lambda tmp: [
-        shared_fixture("isgri/spectrum_3C_279_osa10.fits")],
+    "spectrum without response": lambda tmp: [shared_fixture("isgri/spectrum_3C_279_osa10.fits")],
     "response without spectrum": lambda tmp: [
-        shared_fixture("isgri/spectrum_3C_279_osa10_rmf.fits.gz")],
+        shared_fixture("isgri/spectrum_3C_279_osa10_rmf.fits.gz")
+    ],
     "all-NaN image": _all_nan_image,
     "all-NaN light curve": _all_nan_lightcurve,
     "name with HTML": _html_name,
@@ -291,8 +317,12 @@ def test_bad_source_option_is_refused(catalogue):
 
 
 def test_proprietary_with_embargo(catalogue):
-    code, _, err = ingest(shared_fixture("isgri/lc_OAO_1657-415.fits"),
-                          access="proprietary", embargo="2031-01-01", group=["team-a"])
+    code, _, err = ingest(
+        shared_fixture("isgri/lc_OAO_1657-415.fits"),
+        access="proprietary",
+        embargo="2031-01-01",
+        group=["team-a"],
+    )
     assert code == 0, err
     product = only_product()
     assert product.access == "proprietary"

@@ -169,6 +169,12 @@ def test_osa10_rmf_without_arf_is_refused():
         read_spectrum(shared_fixture(OSA10_3C279[0]), shared_fixture(OSA10_3C279[1]), None)
 
 
+def test_area_in_both_rmf_and_arf_is_refused():
+    files = (OSA11[0], OSA11[1], OSA10_3C279[2])
+    with pytest.raises(IngestError, match="both the RMF and the ARF"):
+        read_spectrum(*(shared_fixture(f) for f in files))
+
+
 def test_variable_length_rmf_with_ogip_names():
     spectrum = read_spectrum(
         shared_fixture(OSA11[0]), shared_fixture("isgri/rmf_osa11_ogip_names.fits"), None
@@ -330,16 +336,18 @@ def _write_pha(path: Path, channel: np.ndarray, columns: dict, header: dict | No
 
 
 def _banded_matrix(n_energy: int = 60, n_chan: int = 12) -> tuple[np.ndarray, ...]:
-    """A response with two separate groups per row (a photopeak and an escape peak)."""
+    """A response (cm^2) with up to two groups per row: a photopeak and an escape peak."""
     energ_lo = np.linspace(10.0, 130.0, n_energy, endpoint=False)
     e_bounds = np.linspace(10.0, 130.0, n_chan + 1)
     dense = np.zeros((n_energy, n_chan))
-    for i, e in enumerate(energ_lo + 1.0):
-        peak = min(int((e - 10) / 10), n_chan - 1)
-        dense[i, max(peak - 1, 0) : peak + 1] = [0.3, 0.6][-len(dense[i, max(peak - 1, 0) : peak + 1]) :]
+    for i, energy in enumerate(energ_lo + 1.0):
+        peak = min(int((energy - 10.0) / 10.0), n_chan - 1)
+        dense[i, peak] = 60.0
+        if peak >= 1:
+            dense[i, peak - 1] = 30.0
         if peak >= 4:
-            dense[i, peak - 4] = 0.1  # escape peak, separated by empty channels
-    return dense * 100.0, energ_lo, e_bounds
+            dense[i, peak - 4] = 10.0  # separated from the photopeak by empty channels
+    return dense, energ_lo, e_bounds
 
 
 @pytest.mark.parametrize("variable", [False, True], ids=["fixed", "variable-length"])
@@ -361,14 +369,13 @@ def test_unsorted_spectrum_channels_follow_the_spectrum(tmp_path):
     np.testing.assert_allclose(response.channel_e_min, e_bounds[:-1][order], rtol=1e-6)
 
 
-def _synthetic_set(tmp_path: Path, **pha_columns) -> tuple[Path, Path]:
+def _synthetic_rmf(tmp_path: Path) -> Path:
     dense, energ_lo, e_bounds = _banded_matrix()
-    rmf = _write_rmf(tmp_path / "r.fits", dense, energ_lo, e_bounds, first=1)
-    return rmf, dense
+    return _write_rmf(tmp_path / "r.fits", dense, energ_lo, e_bounds, first=1)
 
 
 def test_counts_spectrum_with_poisson_errors(tmp_path):
-    rmf, _ = _synthetic_set(tmp_path)
+    rmf = _synthetic_rmf(tmp_path)
     counts = np.array([0, 4, 9, 16, 25, 36, 49, 64, 81, 100, 121, 144])
     pha = _write_pha(
         tmp_path / "s.fits",
@@ -386,7 +393,7 @@ def test_counts_spectrum_with_poisson_errors(tmp_path):
 
 
 def test_counts_with_stat_err_column_are_divided_by_exposure(tmp_path):
-    rmf, _ = _synthetic_set(tmp_path)
+    rmf = _synthetic_rmf(tmp_path)
     pha = _write_pha(
         tmp_path / "s.fits",
         np.arange(1, 13),
@@ -409,7 +416,7 @@ def _rate_columns(n: int = 12, **changes) -> dict:
 
 
 def test_nan_rate_with_good_quality_is_made_bad(tmp_path):
-    rmf, _ = _synthetic_set(tmp_path)
+    rmf = _synthetic_rmf(tmp_path)
     rate = np.linspace(1.0, 0.1, 12)
     rate[3] = np.nan
     pha = _write_pha(tmp_path / "s.fits", np.arange(1, 13), _rate_columns(RATE=rate))
@@ -430,14 +437,22 @@ def test_nan_rate_with_good_quality_is_made_bad(tmp_path):
     ids=["all-nan", "all-bad", "no-errors", "counts-no-exposure", "type-II"],
 )
 def test_bad_spectra(tmp_path, columns, header, message):
-    rmf, _ = _synthetic_set(tmp_path)
+    rmf = _synthetic_rmf(tmp_path)
     pha = _write_pha(tmp_path / "s.fits", np.arange(1, 13), columns, header)
     with pytest.raises(IngestError, match=message):
         read_spectrum(pha, rmf)
 
 
+def test_type_two_is_not_classified_as_a_spectrum(tmp_path):
+    columns = _rate_columns(RATE=np.ones((12, 3)), STAT_ERR=np.ones((12, 3)))
+    pha = _write_pha(tmp_path / "s.fits", np.arange(1, 13), columns)
+    with fits.open(pha) as hdul:
+        assert classify_spectral_hdul(hdul) is None
+        assert find_spectrum_hdu(hdul) is None
+
+
 def test_channel_count_mismatch(tmp_path):
-    rmf, _ = _synthetic_set(tmp_path)
+    rmf = _synthetic_rmf(tmp_path)
     pha = _write_pha(tmp_path / "s.fits", np.arange(1, 12), _rate_columns(n=11))
     with pytest.raises(IngestError, match="11 channels but the response"):
         read_spectrum(pha, rmf)
@@ -487,6 +502,7 @@ def test_matrix_groups_beyond_the_channels(tmp_path):
         read_response(rmf, None, np.arange(1, 13))
 
 
+@pytest.mark.filterwarnings("ignore:File may have been truncated")
 def test_not_fits_and_truncated_files(tmp_path):
     junk = tmp_path / "junk.fits"
     junk.write_text("SIMPLE = nonsense, not a FITS file\n")

@@ -67,13 +67,16 @@ def test_ijd_is_tt_and_agrees_with_the_headers():
     assert timeline.time_to_ijd(t) == pytest.approx(3191.16577917675, abs=1e-9)
 
 
-@pytest.mark.parametrize(("value", "src", "dst", "expected"), [
-    ("2008-09-26T03:57:38", "isot", "revnum", 727),
-    ("54735.16502", "mjd", "revnum", 727),
-    ("3191.16577917675", "ijd", "isot", "2008-09-26T03:57:38"),
-    ("1", "revnum", "isot", "2002-10-17T05:47:25"),
-    ("2022-03-29T15:51:01", "isot", "revnum", 2485),
-])
+@pytest.mark.parametrize(
+    ("value", "src", "dst", "expected"),
+    [
+        ("2008-09-26T03:57:38", "isot", "revnum", 727),
+        ("54735.16502", "mjd", "revnum", 727),
+        ("3191.16577917675", "ijd", "isot", "2008-09-26T03:57:38"),
+        ("1", "revnum", "isot", "2002-10-17T05:47:25"),
+        ("2022-03-29T15:51:01", "isot", "revnum", 2485),
+    ],
+)
 def test_convert(value, src, dst, expected):
     assert timeline.convert(value, src, dst) == expected
 
@@ -87,11 +90,21 @@ def test_mjd_ijd_round_trip():
         assert back == pytest.approx(mjd, abs=1e-7)
 
 
-@pytest.mark.parametrize(("value", "fmt"), [
-    ("yesterday", "isot"), ("2008-13-40T00:00:00", "isot"), ("abc", "mjd"), ("nan", "ijd"),
-    ("1e300", "mjd"), ("-3", "revnum"), ("0", "revnum"), ("12.5", "revnum"), ("1", "jd"),
-    ("<script>", "isot"),
-])
+@pytest.mark.parametrize(
+    ("value", "fmt"),
+    [
+        ("yesterday", "isot"),
+        ("2008-13-40T00:00:00", "isot"),
+        ("abc", "mjd"),
+        ("nan", "ijd"),
+        ("1e300", "mjd"),
+        ("-3", "revnum"),
+        ("0", "revnum"),
+        ("12.5", "revnum"),
+        ("1", "jd"),
+        ("<script>", "isot"),
+    ],
+)
 def test_bad_times_are_refused_with_a_message(value, fmt):
     with pytest.raises(timeline.TimeConversionError) as info:
         timeline.parse_time(value, fmt)
@@ -101,14 +114,25 @@ def test_bad_times_are_refused_with_a_message(value, fmt):
 def test_scw_ids():
     scw = timeline.ScwId.parse("066500280010.001")
     assert (scw.revolution, scw.pointing, scw.subpointing, scw.type, scw.version) == (
-        665, 28, 1, 0, 1)
+        665,
+        28,
+        1,
+        0,
+        1,
+    )
     assert scw.is_consolidated and not scw.is_slew
     assert str(scw) == "066500280010.001"
     assert timeline.ScwId.parse("256200040030").version is None
     assert not timeline.ScwId.parse("066500280010.000").is_consolidated
     assert timeline.ScwId.parse("066500290011.001").is_slew
-    for bad in ("000000000000", "0665002800", "066500280015.001", "66500280010", "abc",
-                "066500280010.1"):
+    for bad in (
+        "000000000000",
+        "0665002800",
+        "066500280015.001",
+        "66500280010",
+        "abc",
+        "066500280010.1",
+    ):
         assert not timeline.is_scw_id(bad)
 
 

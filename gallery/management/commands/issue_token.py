@@ -15,19 +15,29 @@ from gallery.roles import ROLES, assign_role, has_role
 
 
 class Command(BaseCommand):
-    help = ("Issue an API token for USERNAME (created if needed) with a role. --oda issues a "
-            "JWT for the oda_api client instead. The token is printed alone on the last line.")
+    help = (
+        "Issue an API token for USERNAME (created if needed) with a role. --oda issues a "
+        "JWT for the oda_api client instead. The token is printed alone on the last line."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--role", choices=ROLES, default=None,
-                            help="role to give the user (default: keep; new users: reader)")
-        parser.add_argument("--oda", action="store_true",
-                            help="issue a JWT for oda_api's GalleryDispatcherAPI")
+        parser.add_argument(
+            "--role",
+            choices=ROLES,
+            default=None,
+            help="role to give the user (default: keep; new users: reader)",
+        )
+        parser.add_argument(
+            "--oda", action="store_true", help="issue a JWT for oda_api's GalleryDispatcherAPI"
+        )
         parser.add_argument("--name", default="", help="what the token is for")
-        parser.add_argument("--days", type=int, default=None,
-                            help="expire after this many days (API tokens: default never; "
-                                 "oda tokens: 30)")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="expire after this many days (API tokens: default never; oda tokens: 30)",
+        )
 
     @transaction.atomic
     def handle(self, *args, username, role, oda, name, days, **opts):
@@ -43,8 +53,10 @@ class Command(BaseCommand):
             user.save()
         if role or created:
             assign_role(user, role or "reader")
-        self.stdout.write(f"user {user.username} ({'created' if created else 'existing'}), "
-                          f"role {role or 'unchanged'}")
+        self.stdout.write(
+            f"user {user.username} ({'created' if created else 'existing'}), "
+            f"role {role or 'unchanged'}"
+        )
         if oda:
             roles = [oda_tokens.CONTRIBUTOR_ROLE] if has_role(user, "contributor") else []
             token = oda_tokens.issue(user, roles, (days or 30) * 86400)

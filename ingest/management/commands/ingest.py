@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from ingest.readers.base import InputFile, IngestError
+from ingest.readers.base import IngestError, InputFile
 from ingest.service import IngestOptions, ingest_files
 
 
@@ -39,8 +39,12 @@ class Command(BaseCommand):
         parser.add_argument("--observation", help="observation id (obsid) or title to link to")
         parser.add_argument("--access", choices=["public", "proprietary"], default="public")
         parser.add_argument("--embargo", help="end of the proprietary period (UTC date)")
-        parser.add_argument("--group", action="append", default=[],
-                            help="group granted access to proprietary products (repeatable)")
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            help="group granted access to proprietary products (repeatable)",
+        )
         parser.add_argument("--title", help="title of the product (one product only)")
         parser.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
         parser.add_argument("--data-level", choices=["NRT", "CONS"], default="")
@@ -48,8 +52,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         options = IngestOptions(
-            source_name=opts["source"], observation=opts["observation"], title=opts["title"],
-            access=opts["access"], granted_groups=opts["group"], tags=opts["tag"],
+            source_name=opts["source"],
+            observation=opts["observation"],
+            title=opts["title"],
+            access=opts["access"],
+            granted_groups=opts["group"],
+            tags=opts["tag"],
             data_level=opts["data_level"],
             embargo_until=parse_embargo(opts["embargo"]) if opts["embargo"] else None,
             produced_by="manage.py ingest",
@@ -58,11 +66,11 @@ class Command(BaseCommand):
             raise CommandError("--embargo applies to --access proprietary only")
         files = [InputFile(Path(f), "data", Path(f).name) for f in opts["files"]]
         show = not opts["no_progress"] and sys.stderr.isatty()
-        bar = tqdm(total=len(files), unit="product", disable=not show, file=sys.stderr,
-                   desc="ingest")
+        bar = tqdm(
+            total=len(files), unit="product", disable=not show, file=sys.stderr, desc="ingest"
+        )
         try:
-            report = ingest_files(files, options,
-                                  progress=lambda group: bar.update(len(group)))
+            report = ingest_files(files, options, progress=lambda group: bar.update(len(group)))
         except IngestError as exc:
             raise CommandError(str(exc)) from None
         finally:
