@@ -50,7 +50,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gallery.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -156,17 +158,44 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Lists of a million rows page by keyset (no COUNT, no OFFSET); small tables by number.
+    "DEFAULT_PAGINATION_CLASS": "gallery.api.pagination.NumberedPagination",
     "PAGE_SIZE": 50,
+    # Every error, 4xx and 5xx, is a JSON body naming the field and the reason.
+    "EXCEPTION_HANDLER": "gallery.api.exceptions.json_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "INTEGRAL Gallery API",
-    "DESCRIPTION": "Sources, revolutions, observations and high-level data products of INTEGRAL.",
+    "DESCRIPTION": (
+        "Sources, revolutions, observations and high-level data products (sky images, "
+        "spectra with their fits, light curves, source catalogues) of ESA's INTEGRAL mission.\n\n"
+        "Anonymous clients read public data. Send an API token as `Authorization: Token <t>` "
+        "(or `Bearer <t>`) to see the proprietary products granted to your groups, to upload "
+        "(contributors) or to curate (curators). Errors are JSON: `detail` for the request, "
+        "or the name of each faulty field with its reasons."
+    ),
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ProductStatusEnum": "products.models.Product.Status",
+        "ProductAccessEnum": "products.models.Product.Access",
+        "SourceRoleEnum": "products.models.ProductSource.Role",
+        "DataLevelEnum": "products.models.DataLevel",
+        "JobStateEnum": "ingest.models.IngestJob.State",
+    },
+    "TAGS": [
+        {"name": "sources", "description": "Astrophysical sources, their names and classes."},
+        {"name": "revolutions", "description": "INTEGRAL orbits and their products."},
+        {"name": "observations", "description": "Observations (ScW groups) and their products."},
+        {"name": "products", "description": "High-level data products: search, upload, curate."},
+        {"name": "jobs", "description": "Ingest jobs started by uploads."},
+        {"name": "time", "description": "Conversion between ISOT, MJD, IJD and revolutions."},
+    ],
 }
 
 # --- Gallery ------------------------------------------------------------------------------
@@ -180,8 +209,21 @@ GALLERY_DETECTION_THRESHOLD = env.float("GALLERY_DETECTION_THRESHOLD", default=7
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "gallery.observability.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req %(request_id)s task %(task_id)s]"
+            " %(message)s"
+        },
+        "json": {"()": "gallery.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain"),
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
 
@@ -195,6 +237,22 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content Security Policy (django-csp): no inline or third-party scripts anywhere. Plotly sets
+# inline styles, hence 'unsafe-inline' for styles only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -202,3 +260,9 @@ GALLERY_BASE_URL = env.str("GALLERY_BASE_URL", default="http://127.0.0.1:8000")
 # Outside production whitenoise serves straight from the static folders (no collectstatic).
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- REST API -----------------------------------------------------------------------------
+# Extra routes used only by bench/api.py (a constant DRF view: the floor of the API latency).
+GALLERY_BENCH_ENDPOINTS = env.bool("GALLERY_BENCH_ENDPOINTS", default=False)
+# Largest page a client may ask for with ?page_size= .
+GALLERY_API_MAX_PAGE_SIZE = env.int("GALLERY_API_MAX_PAGE_SIZE", default=500)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import threading
 import warnings
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,14 +73,15 @@ def sniff(path: Path) -> str:
     return "text"
 
 
-@contextmanager
-def open_fits(path: Path) -> Iterator[fits.HDUList]:
-    """Open a FITS (or gzipped FITS) file fully, refusing truncated or malformed ones."""
-    kind = sniff(path)
-    if kind == "empty":
-        raise IngestError("the file is empty")
-    if kind not in ("fits", "fits.gz"):
-        raise IngestError("not a FITS file (it does not start with a FITS header)")
+# The files of one product are opened by the classifier and again by the reader: keep the
+# few most recent parsed files (keyed by path, size and mtime) so each is parsed once.
+_CACHE: OrderedDict[tuple, fits.HDUList] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_ENTRIES = 8
+_CACHE_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _parse(path: Path, kind: str) -> tuple[fits.HDUList, int]:
     try:
         # Decompress once into memory: astropy seeks back and forth, which is slow on gzip.
         raw = path.read_bytes()
@@ -99,10 +102,36 @@ def open_fits(path: Path) -> Iterator[fits.HDUList]:
     except (OSError, ValueError, TypeError, EOFError, zlib.error) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IngestError(f"unreadable FITS file ({first})") from None
-    try:
-        yield hdul
-    finally:
-        hdul.close()
+    return hdul, len(raw)
+
+
+@contextmanager
+def open_fits(path: Path) -> Iterator[fits.HDUList]:
+    """Open a FITS (or gzipped FITS) file fully, refusing truncated or malformed ones.
+
+    The HDUList is shared with later calls on the same unchanged file: callers read it and
+    must not modify it.
+    """
+    path = Path(path)
+    kind = sniff(path)
+    if kind == "empty":
+        raise IngestError("the file is empty")
+    if kind not in ("fits", "fits.gz"):
+        raise IngestError("not a FITS file (it does not start with a FITS header)")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _CACHE_LOCK:
+        hdul = _CACHE.get(key)
+        if hdul is not None:
+            _CACHE.move_to_end(key)
+    if hdul is None:
+        hdul, size = _parse(path, kind)
+        if size <= _CACHE_MAX_BYTES:
+            with _CACHE_LOCK:
+                _CACHE[key] = hdul
+                while len(_CACHE) > _CACHE_ENTRIES:
+                    _CACHE.popitem(last=False)[1].close()
+    yield hdul
 
 
 def load_json(path: Path, max_bytes: int = 50 * 1024 * 1024):
