@@ -15,7 +15,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from .readers.base import IngestError
+from .errors import IngestError
 
 FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"

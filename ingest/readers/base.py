@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import IngestError  # noqa: F401 - re-exported: every reader raises it
 
-class IngestError(ValueError):
-    """A file that cannot become a product; the message is one line meant for the user."""
 
 
 @dataclass
