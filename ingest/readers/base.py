@@ -16,7 +16,6 @@ import numpy as np
 from ..errors import IngestError  # noqa: F401 - re-exported: every reader raises it
 
 
-
 @dataclass
 class InputFile:
     path: Path
