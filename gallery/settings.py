@@ -24,7 +24,7 @@ DATA_DIR = Path(env.str("GALLERY_DATA_DIR", default=str(BASE_DIR / "data")))
 PRODUCTION = env.bool("GALLERY_PRODUCTION", default=False)
 DEBUG = env.bool("DEBUG", default=False)
 # The development key is only usable outside production: production refuses to start without one.
-SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else "dev-insecure-gallery-key")
+SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else "dev-insecure-gallery-key-not-for-production-use")
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when GALLERY_PRODUCTION=1")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
@@ -93,6 +93,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One cache shared by every web and worker process in production (CACHE_URL, e.g.
+# redis://redis:6379/1); a per-process memory cache by default.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://gallery")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -108,6 +112,12 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Plotly.js comes from the installed plotly package (vendor/plotly.min.js), not from a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "gallery.pages.staticfinders.PlotlyFinder",
+]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 # Files are never served from MEDIA_URL: every download goes through a view that checks
 # visibility. The URL exists only because Django's storage API wants one.
@@ -231,6 +241,8 @@ LOGGING = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe /health/ over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -256,6 +268,7 @@ CONTENT_SECURITY_POLICY = {
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+GALLERY_HEALTH_TIMEOUT_S = env.float("GALLERY_HEALTH_TIMEOUT_S", default=3.0)
 GALLERY_BASE_URL = env.str("GALLERY_BASE_URL", default="http://127.0.0.1:8000")
 # Outside production whitenoise serves straight from the static folders (no collectstatic).
 WHITENOISE_USE_FINDERS = not PRODUCTION
@@ -266,3 +279,57 @@ WHITENOISE_AUTOREFRESH = not PRODUCTION
 GALLERY_BENCH_ENDPOINTS = env.bool("GALLERY_BENCH_ENDPOINTS", default=False)
 # Largest page a client may ask for with ?page_size= .
 GALLERY_API_MAX_PAGE_SIZE = env.int("GALLERY_API_MAX_PAGE_SIZE", default=500)
+# How long a source's product counts are reused (per audience; 0 recounts every time).
+GALLERY_API_COUNTS_CACHE_SECONDS = env.int("GALLERY_API_COUNTS_CACHE_SECONDS", default=60)
+
+# --- Revolution pipeline (ingest.pipeline) and its schedule -------------------------------
+# The archive of per-ScW images the pipeline reads (scw/RRRR/RRRRPPPPSSSF.VVV/...).
+GALLERY_ARCHIVE_DIR = Path(env.str("GALLERY_ARCHIVE_DIR", default=str(DATA_DIR / "archive")))
+# Intermediate files of running revolutions (shared by the workers; removed once published).
+GALLERY_PIPELINE_WORK_DIR = Path(
+    env.str("GALLERY_PIPELINE_WORK_DIR", default=str(DATA_DIR / "pipeline"))
+)
+GALLERY_PIPELINE_KEEP_WORK = env.bool("GALLERY_PIPELINE_KEEP_WORK", default=False)
+GALLERY_PIPELINE_BACKEND = env.str("GALLERY_PIPELINE_BACKEND", default="local")  # or mmoda
+GALLERY_PIPELINE_OSA_LABEL = env.str("GALLERY_PIPELINE_OSA_LABEL", default="11.2")
+# A run whose worker has not written for this long is taken over by another worker.
+GALLERY_PIPELINE_HEARTBEAT_SECONDS = env.float("GALLERY_PIPELINE_HEARTBEAT_SECONDS", default=15.0)
+GALLERY_PIPELINE_STALE_SECONDS = env.float("GALLERY_PIPELINE_STALE_SECONDS", default=300.0)
+GALLERY_PIPELINE_MAX_ATTEMPTS = env.int("GALLERY_PIPELINE_MAX_ATTEMPTS", default=6)
+GALLERY_PIPELINE_MAX_ACTIVE_RUNS = env.int("GALLERY_PIPELINE_MAX_ACTIVE_RUNS", default=8)
+GALLERY_PIPELINE_REPROCESS_LAST = env.int("GALLERY_PIPELINE_REPROCESS_LAST", default=10)
+# The MMODA dispatcher of the mmoda backend (oda_api); the token is sent when set.
+GALLERY_MMODA_URL = env.str(
+    "GALLERY_MMODA_URL", default="https://www.astro.unige.ch/mmoda/dispatch-data"
+)
+GALLERY_MMODA_TOKEN = env.str("GALLERY_MMODA_TOKEN", default="") or None
+GALLERY_MMODA_TRIES = env.int("GALLERY_MMODA_TRIES", default=3)
+GALLERY_MMODA_RETRY_SECONDS = env.float("GALLERY_MMODA_RETRY_SECONDS", default=5.0)
+GALLERY_MMODA_TIMEOUT_SECONDS = env.float("GALLERY_MMODA_TIMEOUT_SECONDS", default=300.0)
+
+from celery.schedules import crontab  # noqa: E402 - only this block needs it
+
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # New revolutions (or NRT data made consolidated) as they appear in the archive.
+    "pipeline-new-revolutions": {
+        "task": "ingest.pipeline.process_new_revolutions",
+        "schedule": env.float("GALLERY_PIPELINE_POLL_SECONDS", default=300.0),
+    },
+    # The last revolutions again every day: NRT products get superseded by CONS ones.
+    "pipeline-reprocess-recent": {
+        "task": "ingest.pipeline.reprocess_recent_revolutions",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    # Runs whose worker died or whose tasks the broker lost are enqueued again.
+    "pipeline-watchdog": {"task": "ingest.pipeline.watchdog", "schedule": 60.0},
+    # Long-term light-curve summaries, the transient monitor and source statistics, rebuilt.
+    "refresh-lightcurves": {
+        "task": "ingest.lightcurve_tasks.refresh_all_summaries",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+# Tasks in modules the autodiscovery (tasks.py of each app) does not look at.
+CELERY_IMPORTS = ["ingest.lightcurve_tasks"]
+# After each ingest, a task refreshes the revolution's monitor and statistics.
+GALLERY_LIGHTCURVE_REFRESH_TASKS = env.bool("GALLERY_LIGHTCURVE_REFRESH_TASKS", default=True)

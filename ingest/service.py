@@ -43,6 +43,7 @@ from sources.sky import cone_filter
 
 from . import fitting, linking, previews
 from .fitsio import CONTENT_TYPES, EXTENSIONS, sniff
+from .lightcurve_tasks import request_refresh
 from .readers import FileInfo, IngestError, plan_products, read_product
 from .readers.base import DetectedSource, InputFile, ParsedProduct
 from .readers.image import footprint_radius_deg, measure_at
@@ -68,6 +69,8 @@ class IngestOptions:
     submitted_by: object | None = None
     attachments: list[InputFile] = field(default_factory=list)  # previews, html, yaml, …
     detection_threshold: float | None = None
+    reprocess_of: str = ""  # uuid of the product whose files are processed again
+    job_id: str = ""  # the ingest job doing the work (set by the task)
 
     #: Options a job may carry as JSON (the others are set by the caller).
     JSON_FIELDS = (
@@ -85,6 +88,7 @@ class IngestOptions:
         "status",
         "is_highlight",
         "detection_threshold",
+        "reprocess_of",
     )
 
     @classmethod
@@ -174,7 +178,12 @@ def content_key(kind: str, hashes: list[tuple[str, str]]) -> str:
 def ingest_group(group: list[FileInfo], options: IngestOptions) -> IngestOutcome:
     parsed = read_product(group, options.detection_threshold)
     hashes = [(f.role, sha256_of_file(f.path)) for f in parsed.data_files]
-    key = content_key(parsed.kind, hashes)
+    salt = []
+    if options.reprocess_of:
+        # The same files processed again make a new version; the job id keeps a redelivered
+        # reprocessing job from making two.
+        salt = [("reprocess", f"{options.reprocess_of}/{options.job_id or 'direct'}")]
+    key = content_key(parsed.kind, hashes + salt)
     existing = Product.objects.filter(content_key=key).first()
     if existing is not None:
         return IngestOutcome(existing, created=False)
@@ -197,6 +206,9 @@ def ingest_group(group: list[FileInfo], options: IngestOptions) -> IngestOutcome
     except BaseException:
         remove(written)
         raise
+    # Bin the new flux points for the long-term light curves at once; the revolution's
+    # monitor and statistics refresh follows in a task.
+    request_refresh(product, enqueue=settings.GALLERY_LIGHTCURVE_REFRESH_TASKS)
     return IngestOutcome(product, created=True)
 
 
@@ -284,8 +296,15 @@ def _write_product(
         product.set_position(target[0].ra_deg, target[0].dec_deg)
     else:
         product.set_position(parsed.ra_deg, parsed.dec_deg)
-    product.series_key = _series_key(
-        product, options, [s.pk for s, role, _ in links if role == ProductSource.Role.TARGET]
+    original = (
+        Product.objects.filter(uuid=options.reprocess_of).first() if options.reprocess_of else None
+    )
+    product.series_key = (
+        original.series_key
+        if original is not None
+        else _series_key(
+            product, options, [s.pk for s, role, _ in links if role == ProductSource.Role.TARGET]
+        )
     )
     previous = (
         Product.objects.select_for_update()

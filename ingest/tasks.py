@@ -52,7 +52,7 @@ def ingest_job(self, job_id: int) -> dict:
     data_files = [f for f in files if f.role == "data"]
     attachments = [f for f in files if f.role != "data"]
     options = IngestOptions.from_json(
-        job.options, attachments=attachments, submitted_by=job.submitted_by
+        job.options, attachments=attachments, submitted_by=job.submitted_by, job_id=str(job.uuid)
     )
     report = ingest_files(data_files, options)
     job.products.add(*[o.product for o in report.outcomes])
@@ -77,3 +77,4 @@ def _discard_staging(files: list[InputFile]) -> None:
     folders = {f.path.parent for f in files}
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+from .pipeline import tasks as pipeline_tasks  # noqa: E402,F401  (registers the pipeline tasks)

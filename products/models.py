@@ -103,7 +103,7 @@ class Observation(PositionedModel):
     )
     rev_first = models.PositiveIntegerField(null=True, blank=True)
     rev_last = models.PositiveIntegerField(null=True, blank=True)
-    time_start = models.DateTimeField(null=True, blank=True)
+    time_start = models.DateTimeField(null=True, blank=True, db_index=True)
     time_end = models.DateTimeField(null=True, blank=True)
     scw_ids = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -157,9 +157,26 @@ def visibility_q(user, prefix: str = "") -> Q:
     return Q(**{f"{prefix}status": Product.Status.PUBLISHED}) & visible
 
 
+def covering_revolution_q(number: int) -> Q:
+    """Products whose [rev_first, rev_last] includes revolution ``number``.
+
+    Most products cover one revolution: they are found by equality on (rev_first, rev_last);
+    the few that span several by a range condition, which an index restricted to
+    multi-revolution products (rev_span > 0) answers without scanning every product of the
+    revolutions before. The outer bound (implied by both) lets a scan of the rev_first index
+    start at ``number``.
+    """
+    single = Q(rev_first=number, rev_last=number)
+    multi = Q(rev_span__gt=0, rev_first__lte=number, rev_last__gte=number)
+    return Q(rev_first__lte=number) & (single | multi)
+
+
 class ProductQuerySet(models.QuerySet):
     def visible_to(self, user) -> ProductQuerySet:
         return self.filter(visibility_q(user))
+
+    def covering_revolution(self, number: int) -> ProductQuerySet:
+        return self.filter(covering_revolution_q(number))
 
     def latest_versions(self) -> ProductQuerySet:
         return self.filter(superseded_by__isnull=True)
@@ -250,6 +267,12 @@ class Product(PositionedModel):
         indexes = [
             models.Index(fields=["kind", "instrument", "-created"]),
             models.Index(fields=["rev_first", "rev_last"]),
+            # The few products that span several revolutions, for "products covering N".
+            models.Index(
+                fields=["rev_first", "rev_last"],
+                condition=models.Q(rev_span__gt=0),
+                name="product_multi_rev_span",
+            ),
             models.Index(fields=["e_min_kev", "e_max_kev"]),
         ]
 
@@ -366,6 +389,12 @@ class SpectralFit(models.Model):
         return self.statistic_value / self.dof if self.dof > 0 else None
 
 
+class FluxPointQuerySet(models.QuerySet):
+    def visible_to(self, user) -> FluxPointQuerySet:
+        """Flux points of the products ``user`` may see (same rule as products)."""
+        return self.filter(visibility_q(user, prefix="product__"))
+
+
 class FluxPoint(models.Model):
     """One flux measurement of a source (a light-curve bin, a detection in an image)."""
 
@@ -386,6 +415,8 @@ class FluxPoint(models.Model):
     revolution = models.PositiveIntegerField(null=True, blank=True)
     is_upper_limit = models.BooleanField(default=False)
 
+    objects = FluxPointQuerySet.as_manager()
+
     class Meta:
         ordering = ["source", "t_start_ijd"]
         indexes = [models.Index(fields=["source", "instrument", "t_start_ijd"])]
@@ -394,10 +425,137 @@ class FluxPoint(models.Model):
         return f"{self.source} {self.t_start_ijd:.4f} {self.flux:.3g}"
 
 
-class FluxPointQuerySet(models.QuerySet):
-    def visible_to(self, user) -> FluxPointQuerySet:
-        """Flux points of the products ``user`` may see (same rule as products)."""
-        return self.filter(visibility_q(user, prefix="product__"))
+class LightCurveSummary(models.Model):
+    """The public revolution-binned light curve of one source, instrument and band, summed up.
+
+    Maintained by ``products.transients`` (incrementally when a revolution arrives, fully by a
+    periodic task) for the transient monitor: the latest revolution bin beside the long-term
+    statistics of the bins before it. Sums are kept rather than means so that a bin can be
+    folded into the history without reading its flux points again.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="lc_summaries")
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
+    e_min_kev = models.FloatField(null=True, blank=True)
+    e_max_kev = models.FloatField(null=True, blank=True)
+    band_key = models.CharField(
+        max_length=64, editable=False, help_text="The exact band of the flux points ('' if none)."
+    )
+    # History: the revolution bins before the latest one.
+    n_revolutions = models.PositiveIntegerField(default=0)
+    sum_w = models.FloatField(default=0.0, help_text="Σ exposure (s) of the history points.")
+    sum_wf = models.FloatField(default=0.0)
+    sum_w2s2 = models.FloatField(default=0.0)
+    sum_bin_flux = models.FloatField(default=0.0, help_text="Σ of the history bins' fluxes.")
+    sum_bin_flux2 = models.FloatField(default=0.0)
+    first_revolution = models.PositiveIntegerField(null=True, blank=True)
+    # The latest revolution bin.
+    latest_revolution = models.PositiveIntegerField(db_index=True)
+    latest_t_start_ijd = models.FloatField()
+    latest_t_stop_ijd = models.FloatField()
+    latest_n_points = models.PositiveIntegerField()
+    latest_sum_w = models.FloatField()
+    latest_sum_wf = models.FloatField()
+    latest_sum_w2s2 = models.FloatField()
+    # Derived from the above, stored so that the monitor is one indexed query.
+    latest_flux = models.FloatField()
+    latest_error = models.FloatField()
+    mean_flux = models.FloatField(null=True, blank=True)
+    mean_error = models.FloatField(null=True, blank=True)
+    std_flux = models.FloatField(null=True, blank=True)
+    excess_sigma = models.FloatField(null=True, blank=True, db_index=True)
+    flux_unit = models.CharField(max_length=20, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-latest_revolution", "-excess_sigma"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "instrument", "band_key"], name="unique_lc_summary"
+            )
+        ]
+        indexes = [models.Index(fields=["-latest_revolution", "-excess_sigma"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.instrument} rev {self.latest_revolution}"
 
 
-FluxPoint.add_to_class("objects", FluxPointQuerySet.as_manager())
+class SummaryRefreshRequest(models.Model):
+    """A revolution whose light-curve summaries wait for a refresh.
+
+    Ingesting a revolution stores hundreds of products; each asks for a refresh, and this row
+    makes them one task: the first request enqueues it, later ones only move ``requested``.
+    """
+
+    revolution = models.PositiveIntegerField(unique=True)
+    requested = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"refresh revolution {self.revolution}"
+
+
+class FluxBin(models.Model):
+    """The flux points of one product, summed per source, band, revolution and day.
+
+    Maintained by ``products.lightcurves.summarise_products`` (at ingest, by the revolution
+    refresh and by the periodic full refresh). Light curves binned per revolution or per whole
+    days add these sums up instead of reading every point; visibility is still decided per
+    request, per product, because a bin never mixes products.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+", db_index=False)
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    e_min_kev = models.FloatField(null=True, blank=True)
+    e_max_kev = models.FloatField(null=True, blank=True)
+    revolution = models.PositiveIntegerField(
+        help_text="The points' revolution, or that of their mid time for a product spanning "
+        "several revolutions."
+    )
+    from_revolution = models.BooleanField(
+        default=True, help_text="False when the revolution was taken from the mid time."
+    )
+    day = models.IntegerField(help_text="floor(mid time in IJD): the whole day of the points.")
+    n_points = models.PositiveIntegerField()
+    sum_w = models.FloatField(help_text="Σ w (exposure in s, or duration when none).")
+    sum_wf = models.FloatField(help_text="Σ w·f (f: the measured flux).")
+    sum_w2s2 = models.FloatField(help_text="Σ w²·σ².")
+    t_start_ijd = models.FloatField()
+    t_stop_ijd = models.FloatField()
+    # n_points and the sums count the points with a positive error and weight (those light
+    # curves combine). Detection statistics count every point (with or without an error), for the
+    # per-source statistics; a detection is a point at or above GALLERY_DETECTION_THRESHOLD
+    # that is not an upper limit (the threshold of the last rebuild).
+    n_all = models.PositiveIntegerField(default=0, help_text="All the points, errors or not.")
+    n_detections = models.PositiveIntegerField(default=0)
+    first_detection_ijd = models.FloatField(null=True, blank=True)
+    last_detection_ijd = models.FloatField(null=True, blank=True)
+    peak_significance = models.FloatField(null=True, blank=True)
+    flux_min = models.FloatField(null=True, blank=True, help_text="Of the detections.")
+    flux_max = models.FloatField(null=True, blank=True, help_text="Of the detections.")
+    flux_unit = models.CharField(max_length=20, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["source", "instrument", "e_min_kev", "e_max_kev", "revolution"],
+                include=[
+                    "product",
+                    "from_revolution",
+                    "day",
+                    "n_points",
+                    "sum_w",
+                    "sum_wf",
+                    "sum_w2s2",
+                    "t_start_ijd",
+                    "t_stop_ijd",
+                ],
+                name="fluxbin_lightcurve",
+            ),
+            models.Index(fields=["revolution", "source"], name="fluxbin_revolution"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} rev {self.revolution} day {self.day} ({self.n_points} points)"

@@ -13,13 +13,17 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 
-# The suite drives /usr/bin/chromium; browsers are never downloaded (no `playwright install`).
-provide_chromium() {
+# Debian packages the suite drives: chromium for the browser tests (browsers are never
+# downloaded: no `playwright install`) and STILTS for votlint on the VO services.
+provide_debian_tools() {
+    local packages=()
     if [ -n "${GALLERY_NO_BROWSER:-}" ]; then
         step "GALLERY_NO_BROWSER is set: the browser tests skip"
-        return
+    elif [ ! -x /usr/bin/chromium ]; then
+        packages+=(chromium)
     fi
-    [ -x /usr/bin/chromium ] && return
+    command -v stilts >/dev/null 2>&1 || packages+=(stilts)
+    [ ${#packages[@]} -eq 0 ] && return
 
     local as_root=() log
     if [ "$(id -u)" -ne 0 ]; then
@@ -29,20 +33,33 @@ provide_chromium() {
         fi
     fi
     if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" -ne 0 ] && [ ${#as_root[@]} -eq 0 ]; }; then
-        no_browser "chromium is missing and cannot be installed here (needs apt-get as root or sudo)"
+        missing_tools "${packages[@]}"
         return
     fi
 
-    step "Installing Debian's chromium for the browser tests (apt-get install chromium)"
-    log=$(mktemp -t gallery-chromium.XXXXXX.log)
+    step "Installing Debian's ${packages[*]} for the tests (apt-get install)"
+    log=$(mktemp -t gallery-apt.XXXXXX.log)
     local apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get)
     # A stale package list gives 404s: refresh it once and try again.
-    if "${apt[@]}" install -y -qq chromium >"$log" 2>&1 ||
-        { "${apt[@]}" update -qq >>"$log" 2>&1 && "${apt[@]}" install -y -qq chromium >>"$log" 2>&1; }; then
+    if "${apt[@]}" install -y -qq "${packages[@]}" >"$log" 2>&1 ||
+        { "${apt[@]}" update -qq >>"$log" 2>&1 &&
+            "${apt[@]}" install -y -qq "${packages[@]}" >>"$log" 2>&1; }; then
         rm -f "$log"
     else
-        no_browser "chromium could not be installed (apt-get log: $log)"
+        missing_tools "${packages[@]}"
+        step "(apt-get log: $log)"
     fi
+}
+
+missing_tools() {
+    local package
+    for package in "$@"; do
+        case "$package" in
+            chromium) [ -x /usr/bin/chromium ] || no_browser "chromium could not be installed" ;;
+            stilts) command -v stilts >/dev/null 2>&1 ||
+                step "stilts could not be installed: the votlint checks skip" ;;
+        esac
+    done
 }
 
 no_browser() {
@@ -98,7 +115,7 @@ ensure_venv
 step "Installing the Gallery with its test tools into .venv (pip install -e '.[test]')"
 python -m pip install --quiet -e '.[test]'
 
-provide_chromium
+provide_debian_tools
 choose_services
 
 step "ruff check ."

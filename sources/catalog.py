@@ -10,6 +10,11 @@ An import is one transaction: the whole file is read and checked before the firs
 a row that cannot be stored aborts the import with a message naming the row, leaving the
 database as it was. Rows are matched to existing sources by their normalised name or any of
 their aliases, so importing the same file twice changes nothing the second time.
+
+A provisional source (a new detection) that a catalogue names is confirmed: it stops being
+provisional. One that a catalogue entry only lies near is not merged: the report lists the
+likely duplicates among the sources the import touched (``sources.stats``), for curators to
+merge in the admin.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .classes import SOURCE_CLASSES
 from .models import Source, SourceClass, SourceName
 from .names import clean_display_name, normalize_name, validate_source_name
 from .sky import angular_distance_deg, validate_position
+from .stats import duplicate_candidates
 
 #: The Gallery's own reference list of well-known INTEGRAL sources.
 REFERENCE_CATALOG_PATH = Path(__file__).with_name("data") / "reference_catalog.csv"
@@ -87,7 +93,10 @@ class ImportReport:
     unchanged: int = 0
     aliases_added: int = 0
     skipped: int = 0
+    confirmed: int = 0
     warnings: list[str] = field(default_factory=list)
+    duplicates: list = field(default_factory=list)  # sources.stats.DuplicateCandidate
+    touched: set[int] = field(default_factory=set)
 
     def warn(self, message: str) -> None:
         # A catalogue of thousands of rows must not bury the summary under its warnings.
@@ -97,11 +106,16 @@ class ImportReport:
             self.warnings.append("further warnings not shown")
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.path} ({self.fmt}): {self.rows} rows; {self.created} sources created, "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.aliases_added} aliases "
             f"added, {self.skipped} rows skipped"
         )
+        if self.confirmed:
+            text += f"; {self.confirmed} provisional sources confirmed"
+        if self.duplicates:
+            text += f"; {len(self.duplicates)} likely duplicates to review"
+        return text
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -485,6 +499,8 @@ def import_catalog(
                 raise CatalogImportError(message) from exc
             if progress is not None:
                 progress(done, len(entries))
+        touched = Source.objects.filter(pk__in=report.touched)
+        report.duplicates = duplicate_candidates(touched) if report.touched else []
     return report
 
 
@@ -519,12 +535,18 @@ def _store(entry: CatalogEntry, report: ImportReport, classes: dict, update: boo
         source.save()
         report.created += 1
     else:
+        confirmed = source.is_provisional
+        if confirmed:
+            # The catalogue names it: no longer a detection waiting for a counterpart.
+            source.is_provisional = False
+            report.confirmed += 1
         changed = _update_source(source, entry, object_class, update, report)
-        if changed:
+        if changed or confirmed:
             source.save()
             report.updated += 1
         else:
             report.unchanged += 1
+    report.touched.add(source.pk)
     # A name already taken (by this source, or by one merged into it) is not added again.
     names = {normalize_name(n): n for n in (entry.name, *entry.aliases)}
     taken = set(

@@ -121,6 +121,26 @@ class Source(PositionedModel):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # Statistics of the public flux points, written by sources.stats.store_statistics (kept
+    # up to date by the light-curve refresh tasks; never edited by hand).
+    first_detection_ijd = models.FloatField(
+        "first detection (IJD)", null=True, blank=True, editable=False
+    )
+    last_detection_ijd = models.FloatField(
+        "last detection (IJD)", null=True, blank=True, editable=False
+    )
+    n_detections = models.PositiveIntegerField(
+        "detections", default=0, db_index=True, editable=False
+    )
+    peak_significance = models.FloatField(null=True, blank=True, editable=False)
+    detection_summary = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="Per instrument: points, detections, first/last detection, peak "
+        "significance and flux range (in the instrument's flux unit).",
+    )
+    statistics_updated = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
     objects = SourceQuerySet.as_manager()
@@ -144,6 +164,10 @@ class Source(PositionedModel):
         if not self.slug:
             self.slug = unique_slug(self.name)
         super().save(*args, **kwargs)
+        # A renamed source keeps its old name as an alias.
+        SourceName.objects.filter(source=self, is_canonical=True).exclude(
+            normalized=normalize_name(self.name)
+        ).update(is_canonical=False)
         SourceName.objects.update_or_create(
             normalized=normalize_name(self.name),
             defaults={"source": self, "name": self.name, "is_canonical": True},

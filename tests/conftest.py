@@ -39,6 +39,8 @@ def _private_media(settings, tmp_path):
     """Every test writes stored files and staged uploads into its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.GALLERY_STAGING_DIR = tmp_path / "staging"
+    # Ingests in tests do not leave refresh tasks on the broker for later tests' workers.
+    settings.GALLERY_LIGHTCURVE_REFRESH_TASKS = False
     return settings.MEDIA_ROOT
 
 

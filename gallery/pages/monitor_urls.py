@@ -1,3 +1,12 @@
-"""URL routes (filled in by its module owner)."""
+"""Routes of the transient monitor: the page and its Atom feed."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import monitor
+
+app_name = "monitor"
+
+urlpatterns = [
+    path("monitor/", monitor.monitor, name="monitor"),
+    path("monitor/feed.atom", monitor.TransientFeed(), name="feed"),
+]

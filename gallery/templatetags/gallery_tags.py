@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlencode
 
 from astropy import units as u
 from astropy.coordinates import Angle
 from django import template
+from django.utils.safestring import mark_safe
 
 from products import timeline
 
@@ -76,3 +78,68 @@ def sci(value: float | None, digits: int = 3) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.simple_tag(takes_context=True)
+def nav_current(context, *names: str) -> str:
+    """``aria-current="page"`` on the navigation link of the page being shown."""
+    request = context.get("request")
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.url_name in names:
+        return mark_safe(' aria-current="page"')  # noqa: S308 - a constant string
+    return ""
+
+
+@register.simple_tag
+def sort_link(current: str, key: str, extra: str = "") -> str:
+    """Query string that sorts by ``key``, or by ``-key`` when already sorted by ``key``."""
+    target = f"-{key}" if current == key else key
+    return "?" + (f"{extra}&" if extra else "") + urlencode({"sort": target})
+
+
+@register.simple_tag
+def sort_state(current: str, key: str) -> str:
+    """The aria-sort value of a sortable column header."""
+    if current == key:
+        return "ascending"
+    if current == f"-{key}":
+        return "descending"
+    return "none"
+
+
+@register.filter
+def mjd(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{timeline.from_datetime(value).utc.mjd:.5f}"
+
+
+@register.filter
+def revolution_of(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(timeline.revolution_of(timeline.from_datetime(value)))
+    except timeline.TimeConversionError:
+        return ""
+
+
+@register.filter
+def days(value) -> str:
+    """A duration (timedelta) in days, to one decimal."""
+    if value is None:
+        return "—"
+    return f"{value.total_seconds() / 86400:.1f}"
+
+
+@register.filter
+def detected(product) -> list[dict]:
+    """The detected-source rows of an image or catalogue product."""
+    from gallery.pages.selectors import detected_rows
+
+    return detected_rows(product)
+
+
+@register.filter
+def ks(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds / 1000:.1f}"

@@ -20,8 +20,9 @@ def crab():
 
 
 def test_product_page_shows_metadata_and_downloads(client, crab):
-    product = ProductFactory(title="Crab field, IBIS/ISGRI 20–40 keV image", sources=[crab],
-                             rev_first=727)
+    product = ProductFactory(
+        title="Crab field, IBIS/ISGRI 20–40 keV image", sources=[crab], rev_first=727
+    )
     data = ProductFileFactory(product=product, original_name="mosaic.fits")
     page = client.get(product.get_absolute_url())
     assert page.status_code == 200
@@ -53,8 +54,12 @@ def test_revolution_page_and_neighbours(client, crab):
 
 
 def test_proprietary_products_and_their_files_stay_hidden(client, crab):
-    secret = ProductFactory(title="Secret", access=Product.Access.PROPRIETARY,
-                            embargo_until=timezone.now() + timedelta(days=30), sources=[crab])
+    secret = ProductFactory(
+        title="Secret",
+        access=Product.Access.PROPRIETARY,
+        embargo_until=timezone.now() + timedelta(days=30),
+        sources=[crab],
+    )
     file = ProductFileFactory(product=secret)
     team = Group.objects.create(name="team")
     secret.granted_groups.add(team)
@@ -69,8 +74,12 @@ def test_proprietary_products_and_their_files_stay_hidden(client, crab):
 
 
 def test_embargo_ends_without_any_job(client, crab):
-    past = ProductFactory(title="Was secret", access=Product.Access.PROPRIETARY,
-                          embargo_until=timezone.now() - timedelta(seconds=1), sources=[crab])
+    past = ProductFactory(
+        title="Was secret",
+        access=Product.Access.PROPRIETARY,
+        embargo_until=timezone.now() - timedelta(seconds=1),
+        sources=[crab],
+    )
     assert client.get(past.get_absolute_url()).status_code == 200
 
 
@@ -80,3 +89,20 @@ def test_hidden_source_names_are_escaped(client):
     html = client.get(source.get_absolute_url()).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_api_token_opens_the_download_links_it_was_given(client, crab):
+    from gallery.models import ApiToken
+
+    secret = ProductFactory(title="Secret", access=Product.Access.PROPRIETARY, sources=[crab])
+    file = ProductFileFactory(product=secret)
+    team = Group.objects.create(name="team-token")
+    secret.granted_groups.add(team)
+    member = User.objects.create_user("token-member")
+    member.groups.add(team)
+    _, token = ApiToken.issue(member, "script")
+    url = f"/products/{secret.uuid}/files/{file.pk}/"
+    assert client.get(url).status_code == 404
+    assert client.get(url, HTTP_AUTHORIZATION="Token wrong").status_code == 404
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200

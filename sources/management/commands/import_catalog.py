@@ -8,6 +8,8 @@ from sources.catalog import FORMATS, CatalogImportError, import_catalog, load_cl
 
 #: Files with more rows than this report their progress (on stderr, ten steps).
 PROGRESS_ROWS = 1000
+#: Likely duplicates listed after the summary (all of them: ``find_duplicates``).
+SHOWN_DUPLICATES = 20
 
 
 class Command(BaseCommand):
@@ -59,6 +61,14 @@ class Command(BaseCommand):
                 f"{len(report.warnings)} position warnings (run with -v 2 to see them)"
             )
         self.stdout.write(report.summary())
+        for candidate in report.duplicates[:SHOWN_DUPLICATES]:
+            self.stdout.write(
+                f"  likely duplicate: {candidate.merge.name} -> {candidate.keep.name} "
+                f"({candidate.separation_arcmin:.2f} arcmin apart, error circles "
+                f"{candidate.limit_arcmin:.2f} arcmin); merge them in the admin"
+            )
+        if len(report.duplicates) > SHOWN_DUPLICATES:
+            self.stdout.write("  more: python manage.py find_duplicates")
 
     def _progress(self, done: int, total: int) -> None:
         step = max(1, total // 10)
