@@ -24,7 +24,9 @@ DATA_DIR = Path(env.str("GALLERY_DATA_DIR", default=str(BASE_DIR / "data")))
 PRODUCTION = env.bool("GALLERY_PRODUCTION", default=False)
 DEBUG = env.bool("DEBUG", default=False)
 # The development key is only usable outside production: production refuses to start without one.
-SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else "dev-insecure-gallery-key-not-for-production-use")
+SECRET_KEY = env.str(
+    "SECRET_KEY", default="" if PRODUCTION else "dev-insecure-gallery-key-not-for-production-use"
+)
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when GALLERY_PRODUCTION=1")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])

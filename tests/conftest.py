@@ -44,6 +44,21 @@ def _private_media(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def _reference_rows_after_flush(request):
+    """Tests on a transactional database find the seeded rows, as after ``migrate``."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+        or (marker is not None and marker.kwargs.get("transaction"))
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        from tests.seed import ensure_reference_rows
+
+        ensure_reference_rows()
+
+
 def services_or_skip() -> None:
     """Integration tests need PostgreSQL and Redis. Where they are absent the tests skip with
     one line, unless GALLERY_REQUIRE_SERVICES=1 (CI), where their absence is a failure."""

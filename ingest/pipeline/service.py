@@ -37,6 +37,7 @@ from sources.models import Source, SourceClass
 from sources.names import provisional_name
 
 from .. import linking
+from ..lightcurve_tasks import enqueue_refresh
 from ..models import RevolutionRun
 from ..readers.base import InputFile
 from ..service import IngestOptions, ingest_files
@@ -513,6 +514,10 @@ def publish(run_id: int) -> str:
             published += 1
         if run.data_level:
             Revolution.objects.filter(number=run.revolution_id).update(data_level=run.data_level)
+        if published and getattr(settings, "GALLERY_LIGHTCURVE_REFRESH_TASKS", True):
+            # The monitor counts published products only: refresh it now that they are.
+            revolution = run.revolution_id
+            transaction.on_commit(lambda: enqueue_refresh(revolution))
     failed = [
         key
         for key, state in run.steps.items()

@@ -45,6 +45,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--osa-label", default=None, help="OSA-like version label")
         parser.add_argument("--mmoda-url", default=None)
+        parser.add_argument(
+            "--grb-triggers",
+            default=None,
+            help="JSON list of {name, time_utc[, ra_deg, dec_deg]} (default: the archive's "
+            "grb_triggers.json)",
+        )
         parser.add_argument("--force", action="store_true", help="process revolutions done already")
         parser.add_argument("--poll", type=float, default=1.0, help="seconds between checks")
         parser.add_argument(
@@ -65,6 +71,11 @@ class Command(BaseCommand):
                 instruments=instruments,
                 osa_label=options["osa_label"],
                 mmoda_url=options["mmoda_url"],
+                grb_triggers=(
+                    str(Path(options["grb_triggers"]).resolve())
+                    if options["grb_triggers"]
+                    else None
+                ),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
