@@ -27,8 +27,13 @@ class Command(BaseCommand):
             "--out", default=None, help="folder for the generated files (default: <data dir>/demo)"
         )
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--no-pipeline",
+            action="store_true",
+            help="skip the demo revolution processed by the pipeline from a synthetic ScW archive",
+        )
 
-    def handle(self, *args, out, seed, **opts):
+    def handle(self, *args, out, seed, no_pipeline, **opts):
         folder = Path(out) if out else settings.DATA_DIR / "demo"
         folder.mkdir(parents=True, exist_ok=True)
         self.stdout.write(f"writing demo files into {folder}")
@@ -56,7 +61,37 @@ class Command(BaseCommand):
                 first.is_highlight = True
                 first.save(update_fields=["is_highlight"])
         self.stdout.write(f"demo data: {created} products created, {present} already present")
+        if not no_pipeline:
+            self._pipeline_revolution(folder / "archive", seed)
         if rejected:
             for name, reason in rejected:
                 self.stderr.write(f"rejected {name}: {reason}")
             raise CommandError(f"{len(rejected)} demo files were rejected")
+
+    def _pipeline_revolution(self, archive: Path, seed: int) -> None:
+        """One revolution as the data centre makes them: ScW images → mosaics, detections,
+        spectra and light curves, with its processing record on the revolution page."""
+        from django.core.management import call_command
+
+        from ingest.models import RevolutionRun
+
+        if RevolutionRun.objects.filter(
+            revolution=DEMO_REVOLUTION, status=RevolutionRun.Status.DONE
+        ).exists():
+            self.stdout.write(f"demo revolution {DEMO_REVOLUTION}: already processed")
+            return
+        call_command(
+            "make_archive",
+            str(archive),
+            revolutions=str(DEMO_REVOLUTION),
+            scws_per_revolution=12,
+            seed=seed,
+            stdout=self.stdout,
+        )
+        call_command(
+            "process_revolutions", str(DEMO_REVOLUTION), archive=str(archive), stdout=self.stdout
+        )
+
+
+#: The revolution the demo processes with the pipeline (in 2015, after the demo's others).
+DEMO_REVOLUTION = 1600
