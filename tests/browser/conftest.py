@@ -121,9 +121,12 @@ def demo_data(browser, django_db_setup, django_db_blocker, _session_media, tmp_p
     from ingest.readers.base import InputFile
     from ingest.service import IngestOptions, ingest_files
     from products.models import Product
+    from tests.seed import ensure_reference_rows
 
     data = DemoData(media_root=_session_media)
     with override_settings(MEDIA_ROOT=_session_media), django_db_blocker.unblock():
+        # An earlier transactional test may have flushed the seeded rows.
+        ensure_reference_rows()
         call_command("load_reference_catalog", verbosity=0)
         call_command("make_demo_data", out=str(tmp_path_factory.mktemp("demo")), verbosity=0)
         if SHARED_FIXTURES.is_dir():
