@@ -10,6 +10,10 @@ class GalleryConfig(AppConfig):
 
         from django.conf import settings
 
+        # A SQLite database file (the embedded default) needs its folder.
+        database = settings.DATABASES["default"]
+        if database["ENGINE"].endswith("sqlite3") and str(database["NAME"]) != ":memory:":
+            Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # whitenoise looks for STATIC_ROOT at start-up; outside production it serves from the
         # static folders, so an empty one will do.
         if not settings.PRODUCTION:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ingest.fitsio import open_fits
 from ingest.readers.base import IngestError, ResponseData, SpectrumData
 
 PathLike = str | Path
@@ -151,24 +152,22 @@ def find_spectrum_hdu(hdul: fits.HDUList) -> fits.BinTableHDU | None:
 
 @contextmanager
 def _open_fits(path: PathLike, what: str) -> Iterator[fits.HDUList]:
-    """Open a FITS file and turn every low-level failure into a one-line IngestError."""
+    """Open a FITS file (parsed once per ingest, see ingest.fitsio) and turn every low-level
+    failure into a one-line IngestError."""
     name = Path(path).name
+    if not Path(path).exists():
+        raise IngestError(f"{what} file {name} not found")
     try:
-        hdul = fits.open(path, memmap=False)
-    except FileNotFoundError as exc:
-        raise IngestError(f"{what} file {name} not found") from exc
-    except (OSError, ValueError, TypeError, EOFError) as exc:
-        raise IngestError(f"{what} file {name} is not a readable FITS file") from exc
-    try:
-        yield hdul
-    except IngestError:
-        raise
+        with open_fits(Path(path)) as hdul:
+            yield hdul
+    except IngestError as exc:
+        if str(exc).startswith(what) or f"{what} file" in str(exc):
+            raise
+        raise IngestError(f"{what} file {name} is not a readable FITS file ({exc})") from None
     except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
-        # Truncated data or malformed tables show up only when the data are read.
+        # Malformed tables show up only when the data are read.
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IngestError(f"{what} file {name} is damaged or malformed: {reason}") from exc
-    finally:
-        hdul.close()
 
 
 def _column_tlmin(hdu: fits.BinTableHDU, column: str) -> int | None:
