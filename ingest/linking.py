@@ -37,6 +37,19 @@ def find_by_position(ra_deg: float, dec_deg: float, radius_deg: float) -> Source
     )
 
 
+def nearest_within(
+    candidates: list[Source], ra_deg: float, dec_deg: float, radius_deg: float
+) -> Source | None:
+    """The nearest of ``candidates`` (already fetched) within ``radius_deg``, or None."""
+    if not candidates or radius_deg <= 0:
+        return None
+    distances = angular_distance_deg(
+        ra_deg, dec_deg, [s.ra_deg for s in candidates], [s.dec_deg for s in candidates]
+    )
+    best = int(distances.argmin())
+    return candidates[best] if distances[best] <= radius_deg else None
+
+
 def match_radius_deg(instrument: Instrument) -> float:
     return (instrument.match_radius_arcmin or 0.0) / 60.0
 

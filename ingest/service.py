@@ -408,19 +408,23 @@ def _link_sources(
             row_sources.append(linked.source)
     elif parsed.kind == "image":
         radius = linking.match_radius_deg(instrument)
+        # One query for every known source on the map (and just beyond its edge, where a peak
+        # at the edge may have its counterpart); peaks are matched among them.
+        field_sources = list(
+            cone_filter(
+                Source.objects.active(),
+                parsed.ra_deg,
+                parsed.dec_deg,
+                footprint_radius_deg(parsed.image) + radius,
+            )
+        )
         for peak in parsed.detected:
-            source = linking.find_by_position(peak.ra_deg, peak.dec_deg, radius)
+            source = linking.nearest_within(field_sources, peak.ra_deg, peak.dec_deg, radius)
             if source is None:
                 unidentified.append(_row(peak, None))
                 continue
             add(source, ProductSource.Role.DETECTED, peak.significance)
             rows.append(_row(peak, source))
-        field_sources = cone_filter(
-            Source.objects.active(),
-            parsed.ra_deg,
-            parsed.dec_deg,
-            footprint_radius_deg(parsed.image),
-        )
         for source in field_sources:
             if source.pk in links:
                 continue

@@ -289,6 +289,7 @@ class LightCurve:
             "e_min_kev": self.band.e_min_kev if self.band else None,
             "e_max_kev": self.band.e_max_kev if self.band else None,
             "bin": self.binning.label,
+            "flux_unit": self.flux_unit or "count/s",
             "points": [dict(zip(COLUMNS, row, strict=True)) for row in self.rows()],
             "available": [b.as_dict() for b in self.available],
         }

@@ -289,6 +289,11 @@ def _catalog_product(facts: dict, files: list[InputFile]) -> ParsedProduct:
     return parsed
 
 
+def _band_edge(kev: float) -> float:
+    """A channel edge as it is quoted: 0.01 keV below 10 keV, 0.1 keV above."""
+    return round(kev, 2 if kev < 10 else 1)
+
+
 def _read_spectrum(group: list[FileInfo], files: list[InputFile]) -> ParsedProduct:
     pha, rmf = group[0], group[1]
     arf = group[2] if len(group) > 2 else None
@@ -312,8 +317,8 @@ def _read_spectrum(group: list[FileInfo], files: list[InputFile]) -> ParsedProdu
         dec_deg=dec,
         spectrum=data,
         exposure_s=data.exposure_s,
-        e_min_kev=round(float(data.e_min[good].min()), 3),
-        e_max_kev=round(float(data.e_max[good].max()), 3),
+        e_min_kev=_band_edge(float(data.e_min[good].min())),
+        e_max_kev=_band_edge(float(data.e_max[good].max())),
     )
     parsed = _common(parsed, hdrs)
     parsed.facts["n_channels"] = int(len(data.channel))

@@ -20,15 +20,23 @@ INTENSITY_TYPES = ("INTENSITY", "RECONSTRUCTED", "FLUX")
 _PIXEL_DEG = {"isgri": 4.94 / 60, "jemx1": 2.0 / 60}
 
 
+_CELESTIAL_AXES = ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT")
+
+
 def sky_image_hdus(hdul: fits.HDUList) -> list[fits.ImageHDU | fits.PrimaryHDU]:
-    """Two-dimensional image HDUs that carry a celestial WCS."""
+    """Two-dimensional image HDUs whose axes are celestial (CTYPEn RA/Dec, GLON/GLAT, …).
+
+    Only the keywords are looked at: building a WCS for every HDU of every file costs more
+    than the rest of the reading. The WCS itself is built (and checked) once, for the map used.
+    """
     found = []
     for hdu in hdul:
         if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU):
             continue
         if hdu.data is None or hdu.data.ndim != 2:
             continue
-        if _celestial_wcs(hdu.header) is not None:
+        axes = [str(hdu.header.get(f"CTYPE{i}", ""))[:4].upper() for i in (1, 2)]
+        if all(axis in _CELESTIAL_AXES for axis in axes):
             found.append(hdu)
     return found
 
@@ -94,7 +102,7 @@ def read_image(hdul: fits.HDUList, threshold: float) -> dict:
     headers = [sig_hdu.header] + [hdu.header for hdu in hdul if hdu is not sig_hdu]
     instrument = h.instrument_code(headers)
     if instrument is None:
-        instrument = _instrument_from_pixels(image.header)
+        instrument = _instrument_from_pixels(image)
         if instrument:
             notes.append(f"instrument {instrument} inferred from the pixel size")
     e_min, e_max = _band(sig_hdu.header, hdul)
@@ -114,11 +122,8 @@ def read_image(hdul: fits.HDUList, threshold: float) -> dict:
     }
 
 
-def _instrument_from_pixels(header: fits.Header) -> str | None:
-    wcs = _celestial_wcs(header)
-    if wcs is None:
-        return None
-    scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)))
+def _instrument_from_pixels(image: ImageData) -> str | None:
+    scale = pixel_scale_deg(image)
     for code, size in _PIXEL_DEG.items():
         if abs(scale - size) / size < 0.15:
             return code

@@ -84,7 +84,7 @@
         window.Plotly.react(target, traces, {
           margin: { l: 60, r: 10, t: 10, b: 45 },
           xaxis: { type: "date", title: { text: "time (UTC)" } },
-          yaxis: { title: { text: "flux" } },
+          yaxis: { title: { text: "flux (" + (data.flux_unit || "count/s") + ")" } },
           showlegend: limits.length > 0
         }, { responsive: true, displaylogo: false, scrollZoom: true });
         status.textContent = points.length + " bins (" + data.bin + "), " + data.e_min_kev + "–" +

@@ -64,9 +64,11 @@ def test_json_shape(client, crab) -> None:
         "e_min_kev",
         "e_max_kev",
         "bin",
+        "flux_unit",
         "points",
         "available",
     }
+    assert document["flux_unit"] == "count/s"
     assert (document["source"], document["instrument"], document["bin"]) == (
         "crab",
         "isgri",
